@@ -1,0 +1,136 @@
+"""The end of an LTX file: page index, index size and trailer.
+
+The index locates every page frame, so a reader that fetches only the last
+few KiB of a file (one range request) can then fetch exactly the frames a
+query needs.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from litestream_vfs.errors import LTXError
+
+from .checksum import CHECKSUM_FLAG
+from .frame import FRAME_HEADER_SIZE
+from .header import HEADER_SIZE
+
+TRAILER_SIZE = 16
+U64 = struct.Struct(">Q")
+_TRAILER = struct.Struct(">QQ")
+_FIXED_END = U64.size + TRAILER_SIZE
+MIN_FILE_SIZE = HEADER_SIZE + FRAME_HEADER_SIZE + 1 + _FIXED_END
+"""Header, end marker, an empty index (its 0x00) and the fixed-size end."""
+
+
+@dataclass(frozen=True)
+class IndexEntry:
+    """Where one page frame lies in the file (offset from the file start, length)."""
+
+    offset: int
+    size: int
+
+
+@dataclass(frozen=True)
+class Trailer:
+    """The last 16 bytes: database checksum after applying the file (0 under FLAG_NO_CHECKSUM), file checksum."""
+
+    post_apply_checksum: int
+    file_checksum: int
+
+
+@dataclass(frozen=True)
+class Tail:
+    """Everything after the end marker: enough to locate and verify the file's pages."""
+
+    index: Mapping[int, IndexEntry]
+    """pgno -> frame location, in ascending pgno order."""
+    trailer: Trailer
+    index_offset: int
+    """File offset where the index bytes start (the end marker lies just before)."""
+
+
+class NeedMoreBytes(LTXError):
+    """The tail given to parse_tail does not reach back to the start of the index."""
+
+    def __init__(self, name: str, have: int, needed: int) -> None:
+        super().__init__(name, f"the last {have} bytes do not hold the page index: need the last {needed}")
+        self.needed = needed
+
+
+def parse_tail(tail: bytes, file_size: int, name: str) -> Tail:
+    """Parse and validate index and trailer from the last len(tail) bytes of a file.
+
+    Raises NeedMoreBytes (with the tail length required) when the index starts
+    before ``tail`` does; with fewer than 24 bytes that is 24, enough to learn
+    the index size. Any structural problem is an LTXError naming ``name``.
+    """
+    if file_size < MIN_FILE_SIZE:
+        raise LTXError(name, f"{file_size} bytes is too small for an LTX file (minimum {MIN_FILE_SIZE})")
+    if len(tail) > file_size:
+        raise ValueError(f"{name}: tail of {len(tail)} bytes is longer than the file ({file_size} bytes)")
+    if len(tail) < _FIXED_END:
+        raise NeedMoreBytes(name, len(tail), _FIXED_END)
+    end = len(tail)
+    (index_size,) = U64.unpack_from(tail, end - _FIXED_END)
+    index_offset = file_size - _FIXED_END - index_size
+    frames_end = index_offset - FRAME_HEADER_SIZE
+    if index_size < 1 or frames_end < HEADER_SIZE:
+        raise LTXError(name, f"invalid page index size {index_size} for a file of {file_size} bytes")
+    if len(tail) < index_size + _FIXED_END:
+        raise NeedMoreBytes(name, len(tail), index_size + _FIXED_END)
+    start = end - _FIXED_END - index_size
+    index = _parse_index(memoryview(tail)[start : end - _FIXED_END], frames_end, name)
+    post_apply, file_checksum = _TRAILER.unpack_from(tail, end - TRAILER_SIZE)
+    if not file_checksum & CHECKSUM_FLAG:
+        raise LTXError(name, f"file checksum {file_checksum:016x} lacks the checksum flag bit")
+    return Tail(MappingProxyType(index), Trailer(post_apply, file_checksum), index_offset)
+
+
+def _parse_index(data: memoryview, frames_end: int, name: str) -> dict[int, IndexEntry]:
+    """Decode the uvarint triples (pgno, offset, size) up to the terminating 0x00.
+
+    Frames must lie between the header and the end marker, in pgno order and
+    file order, without overlapping.
+    """
+    index: dict[int, IndexEntry] = {}
+    pos, last = 0, len(data) - 1
+    prev_pgno, prev_end = 0, HEADER_SIZE
+    while True:
+        pgno, pos = _uvarint(data, pos, name)
+        if pgno == 0:
+            break
+        offset, pos = _uvarint(data, pos, name)
+        size, pos = _uvarint(data, pos, name)
+        if pgno <= prev_pgno:
+            raise LTXError(name, f"page index out of order: page {pgno} after page {prev_pgno}")
+        if size <= FRAME_HEADER_SIZE or offset < prev_end or offset + size > frames_end:
+            raise LTXError(
+                name,
+                f"page index entry for page {pgno} (offset {offset}, size {size}) lies outside the "
+                f"frame area [{prev_end}, {frames_end}) or overlaps the previous frame",
+            )
+        index[pgno] = IndexEntry(offset, size)
+        prev_pgno, prev_end = pgno, offset + size
+    if pos != last + 1:
+        raise LTXError(name, f"page index ends after {pos} of its {last + 1} bytes")
+    return index
+
+
+def _uvarint(data: memoryview, pos: int, name: str) -> tuple[int, int]:
+    """One unsigned LEB128 varint (Go's binary.Uvarint) at ``pos``; returns (value, next pos)."""
+    value = shift = 0
+    end = len(data)
+    while pos < end:
+        byte = data[pos]
+        pos += 1
+        if byte < 0x80:
+            return value | byte << shift, pos
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if shift > 63:
+            break
+    raise LTXError(name, "page index is truncated or holds a malformed varint")

@@ -1,0 +1,98 @@
+"""The one small interface every replica store implements.
+
+A store knows where each level's LTX files live (layouts differ per backend:
+`ltx/<N>/` for files and WebDAV, `<NNNN>/` for S3) and offers only reads.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass, field
+from typing import Protocol
+
+SNAPSHOT_LEVEL = 9
+LEVELS = tuple(range(SNAPSHOT_LEVEL + 1))
+_LTX_NAME = re.compile(r"^([0-9a-f]{16})-([0-9a-f]{16})\.ltx$")
+
+
+@dataclass(frozen=True, order=True)
+class LtxObject:
+    """One LTX file in a replica: where it is, which TXIDs it spans, its size."""
+
+    level: int
+    min_txid: int
+    max_txid: int
+    size: int = field(compare=False)
+
+    @property
+    def name(self) -> str:
+        return f"{self.min_txid:016x}-{self.max_txid:016x}.ltx"
+
+    def __str__(self) -> str:
+        return f"L{self.level}/{self.name}"
+
+
+def parse_ltx_name(name: str) -> tuple[int, int] | None:
+    """(min_txid, max_txid) for a well-formed LTX file name, else None."""
+    m = _LTX_NAME.match(name)
+    if not m:
+        return None
+    lo, hi = int(m.group(1), 16), int(m.group(2), 16)
+    if lo == 0 or hi < lo:
+        return None
+    return lo, hi
+
+
+@dataclass
+class Counters:
+    """Request/byte counters; thread-safe, resettable, additive across scopes."""
+
+    lists: int = 0
+    gets: int = 0
+    bytes_fetched: int = 0
+    network_seconds: float = 0.0
+    cache_hits: int = 0
+    cache_misses: int = 0
+    pages_decoded: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    NAMES = ("lists", "gets", "bytes_fetched", "network_seconds",
+             "cache_hits", "cache_misses", "pages_decoded")
+
+    def add(self, **amounts: float) -> None:
+        with self._lock:
+            for key, value in amounts.items():
+                setattr(self, key, getattr(self, key) + value)
+
+    def snapshot(self) -> dict[str, float]:
+        with self._lock:
+            return {name: getattr(self, name) for name in self.NAMES}
+
+    def reset(self) -> None:
+        with self._lock:
+            for name in self.NAMES:
+                setattr(self, name, type(getattr(self, name))())
+
+
+class Storage(Protocol):
+    """Read-only access to one replica (one database's LTX files)."""
+
+    #: The replica URL with any credentials removed; safe to print.
+    url: str
+    counters: Counters
+
+    def list_files(self, levels: tuple[int, ...] = LEVELS) -> list[LtxObject]:
+        """Every LTX file in the given levels (other objects are ignored)."""
+        ...
+
+    def read_range(self, obj: LtxObject, offset: int, length: int) -> bytes:
+        """Exactly `length` bytes at `offset`, or raise StorageError/ObjectNotFound."""
+        ...
+
+    def read_all(self, obj: LtxObject) -> bytes:
+        """The whole object in one request."""
+        ...
+
+    def close(self) -> None:
+        ...

@@ -1,0 +1,88 @@
+"""A replica in a local directory: `<root>/ltx/<level>/<min>-<max>.ltx`."""
+
+from __future__ import annotations
+
+import os
+import time
+from urllib.parse import quote
+
+from ..errors import ObjectNotFound, ReplicaError, StorageError
+from .base import LEVELS, Counters, LtxObject, parse_ltx_name
+
+
+class FileStorage:
+    """Reads LTX files with pread; never writes, never creates directories."""
+
+    def __init__(self, root: str, counters: Counters | None = None) -> None:
+        self.root = root
+        self.url = "file://" + quote(root)
+        self.counters = counters if counters is not None else Counters()
+
+    def __repr__(self) -> str:
+        return f"FileStorage({self.url!r})"
+
+    def _path(self, obj: LtxObject) -> str:
+        return os.path.join(self.root, "ltx", str(obj.level), obj.name)
+
+    def list_files(self, levels: tuple[int, ...] = LEVELS) -> list[LtxObject]:
+        if not os.path.isdir(self.root):
+            what = "is not a directory" if os.path.exists(self.root) else "does not exist"
+            raise ReplicaError(f"no replica at {self.root}: the path {what}")
+        found: list[LtxObject] = []
+        for level in levels:
+            start = time.perf_counter()
+            try:
+                with os.scandir(os.path.join(self.root, "ltx", str(level))) as entries:
+                    for entry in entries:
+                        txids = parse_ltx_name(entry.name)
+                        if txids is None or not entry.is_file():
+                            continue
+                        try:
+                            size = entry.stat().st_size
+                        except FileNotFoundError:  # removed by compaction meanwhile
+                            continue
+                        found.append(LtxObject(level, txids[0], txids[1], size))
+            except FileNotFoundError:
+                continue  # levels are created lazily by Litestream
+            except OSError as exc:
+                raise StorageError(f"cannot list {self.root}/ltx/{level}: {exc.strerror}") from exc
+            finally:
+                self.counters.add(lists=1, network_seconds=time.perf_counter() - start)
+        return sorted(found)
+
+    def read_range(self, obj: LtxObject, offset: int, length: int) -> bytes:
+        path = self._path(obj)
+        start = time.perf_counter()
+        data = b""
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError as exc:
+            raise ObjectNotFound(f"{path} not found (removed by compaction?)") from exc
+        except OSError as exc:
+            raise StorageError(f"cannot open {path}: {exc.strerror}") from exc
+        try:
+            chunks = []
+            got = 0
+            while got < length:
+                chunk = os.pread(fd, length - got, offset + got)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                got += len(chunk)
+            data = b"".join(chunks)
+        except OSError as exc:
+            raise StorageError(f"cannot read {path}: {exc.strerror}") from exc
+        finally:
+            os.close(fd)
+            self.counters.add(gets=1, bytes_fetched=len(data),
+                              network_seconds=time.perf_counter() - start)
+        if len(data) != length:
+            raise StorageError(
+                f"{path} is truncated: wanted {length} bytes at offset {offset}, got {len(data)}")
+        return data
+
+    def read_all(self, obj: LtxObject) -> bytes:
+        return self.read_range(obj, 0, obj.size)
+
+    def close(self) -> None:
+        """Nothing to release: files are opened per read."""
