@@ -1,0 +1,50 @@
+"""Read a Litestream replica as a live, read-only SQLite database through APSW.
+
+Importing this package registers the APSW VFS named ``litestream``::
+
+    import apsw, litestream_vfs
+    db = apsw.Connection("file:chinook.db?vfs=litestream&replica=s3://bucket/chinook.db",
+                         flags=apsw.SQLITE_OPEN_READONLY | apsw.SQLITE_OPEN_URI)
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+from .errors import (ChecksumMismatch, LitestreamVFSError, LTXError, ObjectNotFound, OutOfHistory,
+                     ReplicaError, StorageError, TimeParseError)
+from .process import PROCESS
+from .sql import install_hook
+from .vfs import VFS_NAME, ensure_registered, file_of
+
+__all__ = [
+    "VFS_NAME", "register", "file_of", "stats", "reset_stats",
+    "LitestreamVFSError", "LTXError", "ChecksumMismatch", "StorageError", "ObjectNotFound",
+    "ReplicaError", "OutOfHistory", "TimeParseError",
+]
+
+
+def register(replicas: Mapping[str, str] | None = None, *, cache_size: int | None = None,
+             poll_interval: float | None = None) -> str:
+    """Configure the process-wide VFS and return its name.
+
+    replicas: file name (as given to apsw.Connection, or its base name) -> replica URL.
+    cache_size: bytes of decoded pages kept in memory, shared by all connections.
+    poll_interval: seconds between looks for new transactions while a connection follows latest.
+    """
+    PROCESS.configure(replicas=replicas, cache_bytes=cache_size, poll_seconds=poll_interval)
+    ensure_registered()
+    return VFS_NAME
+
+
+def stats() -> dict[str, float]:
+    """Process-wide counters: lists, gets, bytes_fetched, network_seconds, cache_hits/misses, pages_decoded."""
+    return PROCESS.totals()
+
+
+def reset_stats() -> None:
+    PROCESS.reset_counters()
+
+
+ensure_registered()
+install_hook()

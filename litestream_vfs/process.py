@@ -1,0 +1,130 @@
+"""What every connection of a process shares: settings, page cache, thread pool, replicas.
+
+One `Replica` (and one background poller) per replica URL, however many
+connections read it, so a second connection starts warm and polling costs at
+most one LIST per interval per replica.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from typing import Mapping
+
+from .pages import PageCache
+from .replica import Replica
+from .storage import open_storage
+from .storage.base import Counters
+
+DEFAULT_CACHE_BYTES = 64 * 1024 * 1024
+DEFAULT_POLL_SECONDS = 1.0
+WORKERS = 32
+ENV_REPLICA_URL = "LITESTREAM_REPLICA_URL"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Process-wide defaults that `register()` changes; URI parameters override per connection."""
+
+    replicas: Mapping[str, str] = field(default_factory=dict)
+    cache_bytes: int = DEFAULT_CACHE_BYTES
+    poll_seconds: float = DEFAULT_POLL_SECONDS
+
+
+class Poller:
+    """Lists level 0 of one replica every interval while some connection follows `latest`."""
+
+    def __init__(self, replica: Replica, interval: float) -> None:
+        self.replica = replica
+        self.interval = interval
+        self.last_error: Exception | None = None
+        self._followers = 0
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def follow(self) -> None:
+        with self._lock:
+            self._followers += 1
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name=f"litestream-poll {self.replica.storage.url}",
+                                                daemon=True)
+                self._thread.start()
+
+    def unfollow(self) -> None:
+        with self._lock:
+            self._followers -= 1
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(self.interval)
+            with self._lock:
+                if self._followers <= 0:
+                    self._thread = None
+                    return
+            try:
+                self.replica.poll()
+                self.last_error = None
+            except Exception as exc:  # noqa: BLE001 - keep polling; readers see lag grow
+                self.last_error = exc
+
+
+class Process:
+    """The process-wide registry; `PROCESS` is the one instance."""
+
+    def __init__(self) -> None:
+        self.settings = Settings()
+        self.cache = PageCache(self.settings.cache_bytes)
+        self.pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="litestream-fetch")
+        self._lock = threading.Lock()
+        self._replicas: dict[str, tuple[Replica, Poller]] = {}
+
+    def configure(self, replicas: Mapping[str, str] | None = None, cache_bytes: int | None = None,
+                  poll_seconds: float | None = None) -> None:
+        changes: dict[str, object] = {}
+        if replicas is not None:
+            changes["replicas"] = dict(replicas)
+        if cache_bytes is not None:
+            changes["cache_bytes"] = int(cache_bytes)
+            self.cache.resize(int(cache_bytes))
+        if poll_seconds is not None:
+            changes["poll_seconds"] = float(poll_seconds)
+        self.settings = replace(self.settings, **changes)
+
+    def replica_url_for(self, filename: str, uri_value: str | None) -> str | None:
+        """URI parameter, then the registered mapping, then the environment (read now, not at import)."""
+        if uri_value:
+            return uri_value
+        mapping = self.settings.replicas
+        base = os.path.basename(filename)
+        return mapping.get(filename) or mapping.get(base) or os.environ.get(ENV_REPLICA_URL) or None
+
+    def replica(self, url: str, db_name: str | None) -> tuple[Replica, Poller]:
+        key = url + ("\0" + db_name if url.endswith("/") and db_name else "")
+        with self._lock:
+            found = self._replicas.get(key)
+            if found is None:
+                replica = Replica(open_storage(url, db_name), self.cache, self.pool)
+                found = (replica, Poller(replica, self.settings.poll_seconds))
+                self._replicas[key] = found
+            return found
+
+    def replicas(self) -> list[Replica]:
+        with self._lock:
+            return [replica for replica, _ in self._replicas.values()]
+
+    def totals(self) -> dict[str, float]:
+        """Counters summed over every replica this process has read."""
+        total = Counters()
+        for replica in self.replicas():
+            total.add(**replica.counters.snapshot())
+        return total.snapshot()
+
+    def reset_counters(self) -> None:
+        for replica in self.replicas():
+            replica.counters.reset()
+
+
+PROCESS = Process()

@@ -1,0 +1,333 @@
+"""One replica as a set of restorable states: listing, file metadata, time lookups.
+
+A `Replica` is shared by every connection of a process that reads the same
+URL: it owns the listing, a cache of file headers/indexes, and the page maps
+of recently used states. Everything it caches is derived from immutable LTX
+files, so sharing is safe; only the listing changes (new files, compaction).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from bisect import bisect_right
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Callable, Iterable, Sequence
+
+from cachetools import LRUCache
+
+from . import ltx
+from .errors import LTXError, ObjectNotFound, OutOfHistory, ReplicaError
+from .pages import FileMeta, PageCache, PageFetcher, PageLocation, cache_key, merge_page_maps
+from .plan import Chains, build_chains
+from .storage.base import LEVELS, Counters, LtxObject, Storage
+from .timeparse import format_time, format_txid
+
+#: Files up to this size are fetched whole: one request gives header, index,
+#: every page, and lets us verify the file checksum.
+WHOLE_FILE_LIMIT = 256 * 1024
+#: The counters (a connection's, the process's) that a request is charged to.
+Charge = Sequence[Counters]
+#: How many states' page maps a replica keeps ready.
+PAGE_MAPS_KEPT = 8
+#: Headers fetched concurrently per round of a time search.
+TIME_SEARCH_FANOUT = 16
+
+
+@dataclass(frozen=True)
+class State:
+    """One restorable database state and how to rebuild it."""
+
+    txid: int
+    timestamp: datetime
+    level: int
+    page_size: int
+    commit: int
+    plan: tuple[LtxObject, ...]
+
+    @property
+    def db_size(self) -> int:
+        return self.page_size * self.commit
+
+    def describe(self) -> str:
+        return f"TXID {format_txid(self.txid)} ({format_time(self.timestamp)})"
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """A row of `history`: a restorable state, the file that dates it, and the database size."""
+
+    txid: int
+    timestamp: datetime
+    level: int
+    file_size: int
+    db_size: int
+
+
+def guess_tail_length(size: int) -> int:
+    """A suffix length that usually holds the whole page index (about 1 byte per 150)."""
+    return min(size, 32 * 1024 + size // 150)
+
+
+class Replica:
+    """Listing + metadata + states of one replica, shared across connections."""
+
+    def __init__(self, storage: Storage, cache: PageCache, pool: Executor) -> None:
+        self.storage = storage
+        self.cache = cache
+        self.pool = pool
+        self._lock = threading.RLock()
+        self._files: frozenset[LtxObject] = frozenset()
+        self._chains: Chains | None = None
+        self._meta: dict[LtxObject, FileMeta] = {}
+        self._headers_only: dict[LtxObject, ltx.Header] = {}
+        self._page_size_of: dict[LtxObject, int] = {}
+        self._maps: LRUCache[tuple[LtxObject, ...], dict[int, PageLocation]] = LRUCache(PAGE_MAPS_KEPT)
+        self.fetcher = PageFetcher(storage, cache, pool, self._page_size_of)
+        #: Everything done for this replica in this process, background polls included.
+        self.counters = Counters()
+
+    # -- listing ---------------------------------------------------------
+    def chains_for(self, charge: Charge = ()) -> Chains:
+        """The current listing's chains, listing the replica first if it never was."""
+        with self._lock:
+            if self._chains is not None:
+                return self._chains
+        return self.refresh(charge)
+
+    def _list(self, levels: tuple[int, ...], charge: Charge) -> frozenset[LtxObject]:
+        before = self.storage.counters.lists
+        files = frozenset(self.storage.list_files(levels))
+        for counters in (*charge, self.counters):
+            counters.add(lists=max(1, self.storage.counters.lists - before))
+        return files
+
+    @property
+    def files(self) -> frozenset[LtxObject]:
+        """Every LTX file of the last listing."""
+        self.chains_for()
+        return self._files
+
+    def refresh(self, charge: Charge = ()) -> Chains:
+        """List every level again (after compaction removed files, or at open)."""
+        return self._set_files(self._list(LEVELS, charge))
+
+    def poll(self, charge: Charge = ()) -> bool:
+        """Look for new level-0 files; re-list everything if they do not continue the chain."""
+        newest = self.chains_for(charge).latest or 0
+        fresh = [o for o in self._list((0,), charge) if o.max_txid > newest]
+        if not fresh:
+            return False
+        with self._lock:
+            candidate = build_chains(self._files | set(fresh))
+        if candidate.latest == max(o.max_txid for o in fresh):
+            self._set_files(self._files | set(fresh))
+        else:
+            self.refresh(charge)
+        return True
+
+    def _set_files(self, files: frozenset[LtxObject]) -> Chains:
+        if not files:
+            raise ReplicaError(f"no LTX files at {self.storage.url}: the replica is empty "
+                               "(Litestream has not shipped a snapshot yet) or the URL is wrong")
+        chains = build_chains(files)
+        if not chains.states:
+            raise ReplicaError(f"{self.storage.url} holds LTX files but no snapshot to start from, "
+                               "so no state can be restored")
+        with self._lock:
+            gone = self._files - files
+            for obj in gone:
+                self._meta.pop(obj, None)
+            self._files = files
+            self._chains = chains
+        return chains
+
+    # -- file metadata ---------------------------------------------------
+    def metas(self, objs: Sequence[LtxObject], charge: Charge = ()) -> list[FileMeta]:
+        """Header + page index of each file, fetched concurrently for the ones not cached."""
+        with self._lock:
+            todo = [o for o in dict.fromkeys(objs) if o not in self._meta]
+        self._run_all(self._load_meta, todo, charge)
+        with self._lock:
+            return [self._meta[o] for o in objs]
+
+    def headers(self, objs: Sequence[LtxObject], charge: Charge = ()) -> list[ltx.Header]:
+        """Headers only: small files are still fetched whole (same one request, more value)."""
+        with self._lock:
+            todo = [o for o in dict.fromkeys(objs) if o not in self._meta and o not in self._headers_only]
+        self._run_all(self._load_header, todo, charge)
+        with self._lock:
+            return [self._meta[o].header if o in self._meta else self._headers_only[o] for o in objs]
+
+    def _run_all(self, work: Callable[[LtxObject, Charge], None], objs: list[LtxObject], charge: Charge) -> None:
+        """Run per-file work concurrently: one round trip however many files."""
+        if len(objs) == 1:
+            work(objs[0], charge)
+        elif objs:
+            for future in [self.pool.submit(work, o, charge) for o in objs]:
+                future.result()
+
+    def read_range(self, obj: LtxObject, offset: int, length: int, charge: Charge = ()) -> bytes:
+        return self._get(obj, offset, length, charge)
+
+    def read_object(self, obj: LtxObject, charge: Charge = ()) -> bytes:
+        return self._get(obj, 0, None, charge)
+
+    def _get(self, obj: LtxObject, offset: int, length: int | None, charge: Charge) -> bytes:
+        """One GET (a range, or the whole file when length is None), charged to the callers' counters."""
+        began = time.monotonic()
+        data = self.storage.read_all(obj) if length is None else self.storage.read_range(obj, offset, length)
+        waited = time.monotonic() - began
+        for counters in (*charge, self.counters):
+            counters.add(gets=1, bytes_fetched=len(data), network_seconds=waited)
+        return data
+
+    def _load_header(self, obj: LtxObject, charge: Charge) -> None:
+        if obj.size <= WHOLE_FILE_LIMIT:
+            self._load_meta(obj, charge)
+            return
+        header = ltx.Header.parse(self._get(obj, 0, ltx.HEADER_SIZE, charge), str(obj))
+        self.check_header(obj, header)
+        with self._lock:
+            self._headers_only[obj] = header
+
+    def _load_meta(self, obj: LtxObject, charge: Charge) -> None:
+        name = str(obj)
+        if obj.size <= WHOLE_FILE_LIMIT:
+            decoded = ltx.decode_file(self._get(obj, 0, None, charge), name)
+            header, tail = decoded.header, decoded.tail
+            self.check_header(obj, header)
+            for pgno, entry in tail.index.items():
+                loc = PageLocation(obj, entry.offset, entry.size)
+                self.cache.put(cache_key(self.storage, loc), decoded.pages[pgno])
+        else:
+            with self._lock:
+                header = self._headers_only.get(obj)
+            if header is None:
+                head_future = self.pool.submit(self._get, obj, 0, ltx.HEADER_SIZE, charge)
+            tail = self._read_tail(obj, charge)
+            if header is None:
+                header = ltx.Header.parse(head_future.result(), name)
+            self.check_header(obj, header)
+        with self._lock:
+            self._meta[obj] = FileMeta(obj, header, tail)
+            self._page_size_of[obj] = header.page_size
+
+    def _read_tail(self, obj: LtxObject, charge: Charge) -> ltx.Tail:
+        length = guess_tail_length(obj.size)
+        for _ in range(2):
+            data = self._get(obj, obj.size - length, length, charge)
+            try:
+                return ltx.parse_tail(data, obj.size, str(obj))
+            except ltx.NeedMoreBytes as more:
+                if more.needed > obj.size:
+                    raise LTXError(str(obj), f"page index claims {more.needed} bytes, file has {obj.size}") from None
+                length = more.needed
+        raise LTXError(str(obj), "page index could not be read")
+
+    @staticmethod
+    def check_header(obj: LtxObject, header: ltx.Header) -> None:
+        if (header.min_txid, header.max_txid) != (obj.min_txid, obj.max_txid):
+            raise LTXError(str(obj), f"header says TXIDs {header.min_txid:016x}-{header.max_txid:016x}, "
+                                     "which does not match the file name")
+
+    # -- states ----------------------------------------------------------
+    def state(self, txid: int, charge: Charge = ()) -> State:
+        """The state at exactly `txid`, or OutOfHistory naming what is available."""
+        chains = self.chains_for(charge)
+        if txid not in chains:
+            raise OutOfHistory(f"TXID {format_txid(txid)} is not a restorable state of "
+                               f"{self.storage.url}; {self.describe_range()}")
+        plan = chains.plan(txid)
+        finest = chains.finest(txid)
+        last, dating = self.headers([plan[-1], finest], charge)
+        return State(txid, dating.timestamp, finest.level, last.page_size, last.commit, plan)
+
+    def latest(self, charge: Charge = ()) -> State:
+        latest = self.chains_for(charge).latest
+        assert latest is not None
+        return self.state(latest, charge)
+
+    def state_at(self, when: datetime, charge: Charge = ()) -> State:
+        """The last state whose timestamp is at or before `when` (timestamps of the finest files).
+
+        Timestamps grow with TXIDs, so a k-ary search fetches only a few headers
+        per round instead of every one.
+        """
+        chains = self.chains_for(charge)
+        states = chains.states
+        lo, hi = -1, len(states)  # time(states[lo]) <= when < time(states[hi])
+        while hi - lo > 1:
+            count = hi - lo - 1
+            probes = sorted({lo + 1 + count * k // TIME_SEARCH_FANOUT for k in range(TIME_SEARCH_FANOUT)})
+            stamps = self.headers([chains.finest(states[i]) for i in probes], charge)
+            for i, header in zip(probes, stamps):
+                if header.timestamp <= when:
+                    lo = i
+                else:
+                    hi = i
+                    break
+        if lo < 0:
+            raise OutOfHistory(f"no state of {self.storage.url} at or before {format_time(when)}; "
+                               f"{self.describe_range()}")
+        return self.state(states[lo], charge)
+
+    def history(self, charge: Charge = ()) -> list[HistoryEntry]:
+        """Every restorable state, oldest first (fetches every dating header once)."""
+        chains = self.chains_for(charge)
+        finest = [chains.finest(t) for t in chains.states]
+        headers = self.headers(finest, charge)
+        return [HistoryEntry(t, h.timestamp, f.level, f.size, h.page_size * h.commit)
+                for t, f, h in zip(chains.states, finest, headers)]
+
+    def describe_range(self) -> str:
+        chains = self.chains_for()
+        first, last = self.state(chains.states[0]), self.state(chains.states[-1])
+        return f"available states: {first.describe()} to {last.describe()}"
+
+    # -- pages -----------------------------------------------------------
+    def page_map(self, state: State, charge: Charge = ()) -> dict[int, PageLocation]:
+        """pgno -> frame location for a state, built from the longest cached prefix plan."""
+        with self._lock:
+            cached = self._maps.get(state.plan)
+            if cached is not None:
+                return cached
+            prefix: tuple[LtxObject, ...] = ()
+            for plan in self._maps.keys():
+                if len(prefix) < len(plan) < len(state.plan) and state.plan[:len(plan)] == plan:
+                    prefix = plan
+            base = self._maps.get(prefix) if prefix else None
+        metas = self.metas(state.plan[len(prefix):], charge)
+        built = merge_page_maps(metas, state.commit, base)
+        with self._lock:
+            self._maps[state.plan] = built
+        return built
+
+    def forget(self, objs: Iterable[LtxObject]) -> None:
+        """Drop page maps that use files found to be gone, so the next plan avoids them."""
+        gone = set(objs)
+        with self._lock:
+            for plan in [p for p in self._maps.keys() if gone.intersection(p)]:
+                del self._maps[plan]
+
+    def read_pages(self, state: State, pgnos: Iterable[int],
+                   charge: Charge = ()) -> dict[int, bytes]:
+        """Decoded pages of `state`; a pgno missing from the result was never written (zeros).
+
+        If a planned file vanished (compaction or retention removed it), list
+        again and rebuild the same TXID from the files that remain, once.
+        """
+        pgnos = list(pgnos)
+        try:
+            return self._read_planned(state, pgnos, charge)
+        except ObjectNotFound:
+            self.forget(state.plan)
+            self.refresh(charge)
+            replanned = self.state(state.txid, charge)  # OutOfHistory if the state itself is gone
+            return self._read_planned(replanned, pgnos, charge)
+
+    def _read_planned(self, state: State, pgnos: list[int], charge: Charge) -> dict[int, bytes]:
+        page_map = self.page_map(state, charge)
+        return self.fetcher.pages({p: page_map[p] for p in pgnos if p in page_map}, (*charge, self.counters))

@@ -1,0 +1,68 @@
+"""SQL views of a replica, added to every APSW connection: history and counters.
+
+- ``litestream_history`` (table-valued; optional argument: schema name, default
+  ``main``): txid, time, level, size, db_size, current — one row per
+  restorable state, oldest first.
+- ``litestream_stats`` (table-valued; optional schema): scope
+  (``connection`` or ``process``), name, value.
+- ``litestream_reset_stats([schema])``: zero the counters of that schema's
+  connection and of the process; returns 1.
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import Iterator
+
+import apsw
+import apsw.ext
+
+from .process import PROCESS
+from .timeparse import format_time, format_txid
+from .vfs import file_of
+
+
+def _history(connection_ref: weakref.ReferenceType) -> object:
+    def litestream_history(schema: str = "main") -> Iterator[tuple]:
+        file = file_of(connection_ref(), schema)
+        current = file.state.txid
+        for entry in file.replica.history(file.charge):
+            yield (format_txid(entry.txid), format_time(entry.timestamp), entry.level,
+                   entry.file_size, entry.db_size, int(entry.txid == current))
+
+    litestream_history.columns = ("txid", "time", "level", "size", "db_size", "current")
+    litestream_history.column_access = apsw.ext.VTColumnAccess.By_Index
+    return litestream_history
+
+
+def _stats(connection_ref: weakref.ReferenceType) -> object:
+    def litestream_stats(schema: str = "main") -> Iterator[tuple]:
+        file = file_of(connection_ref(), schema)
+        for name, value in file.counters.snapshot().items():
+            yield ("connection", name, value)
+        for name, value in PROCESS.totals().items():
+            yield ("process", name, value)
+        yield ("process", "cache_bytes", PROCESS.cache.current_bytes)
+
+    litestream_stats.columns = ("scope", "name", "value")
+    litestream_stats.column_access = apsw.ext.VTColumnAccess.By_Index
+    return litestream_stats
+
+
+def install(connection: apsw.Connection) -> None:
+    """Connection hook: add the litestream SQL functions and tables to a new connection."""
+    ref = weakref.ref(connection)
+    apsw.ext.make_virtual_module(connection, "litestream_history", _history(ref), eponymous=True)
+    apsw.ext.make_virtual_module(connection, "litestream_stats", _stats(ref), eponymous=True)
+
+    def litestream_reset_stats(schema: str = "main") -> int:
+        file_of(ref(), schema).counters.reset()
+        PROCESS.reset_counters()
+        return 1
+
+    connection.create_scalar_function("litestream_reset_stats", litestream_reset_stats, -1)
+
+
+def install_hook() -> None:
+    if install not in apsw.connection_hooks:
+        apsw.connection_hooks.append(install)

@@ -1,0 +1,276 @@
+"""The APSW glue: the `litestream` VFS and its read-only database file.
+
+Kept thin on purpose: every decision about files, states and pages lives in
+`replica`/`pages`; this module maps SQLite's calls onto them, pins one state
+per read transaction and answers the litestream PRAGMAs.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import struct
+import threading
+from datetime import datetime, timezone
+from typing import Any
+
+import apsw
+
+from . import ltx
+from .errors import LitestreamVFSError, ObjectNotFound, ReplicaError
+from .process import PROCESS, Poller
+from .replica import Replica, State
+from .storage.base import Counters
+from .timeparse import format_time, format_txid, is_latest, parse_time, parse_txid
+
+VFS_NAME = "litestream"
+#: File-control op code that hands the open `ReplicaFile` to Python code (see `file_of`).
+FCNTL_GET_FILE = 0x7A11
+_PAGE1_PATCH_END = 100
+
+
+class ReplicaFile:
+    """One SQLite main-database handle on one replica, at `latest` or a fixed TXID."""
+
+    def __init__(self, label: str, replica: Replica, poller: Poller, target: int | None) -> None:
+        self.label = label
+        self.replica = replica
+        self.poller = poller
+        self.counters = Counters()
+        self._lock = threading.Lock()
+        self._lock_level = apsw.SQLITE_LOCK_NONE
+        self._target = target  # None: follow the newest state
+        self._pinned: State | None = None
+        self._following = False
+        self._set_following(target is None)
+        self._current = self._resolve()  # open-time errors (empty replica, bad TXID) surface here
+
+    # -- state selection -------------------------------------------------
+    @property
+    def charge(self) -> tuple[Counters, ...]:
+        return (self.counters,)
+
+    def _set_following(self, follow: bool) -> None:
+        if follow and not self._following:
+            self.poller.follow()
+        elif not follow and self._following:
+            self.poller.unfollow()
+        self._following = follow
+
+    def _resolve(self) -> State:
+        """The state the next read transaction should see (re-planned once if files vanished)."""
+        for attempt in (0, 1):
+            try:
+                if self._target is None:
+                    return self.replica.latest(self.charge)
+                return self.replica.state(self._target, self.charge)
+            except ObjectNotFound:
+                if attempt:
+                    raise
+                self.replica.refresh(self.charge)
+        raise AssertionError("unreachable")
+
+    @property
+    def following(self) -> bool:
+        return self._target is None
+
+    @property
+    def state(self) -> State:
+        """The pinned state inside a transaction, else the one the next transaction gets."""
+        return self._pinned or self._current
+
+    def travel_to_txid(self, txid: int) -> State:
+        state = self.replica.state(txid, self.charge)
+        self._target = txid
+        self._set_following(False)
+        self._current = state
+        return state
+
+    def travel_to_time(self, when: datetime) -> State:
+        return self.travel_to_txid(self.replica.state_at(when, self.charge).txid)
+
+    def follow_latest(self) -> State:
+        self._target = None
+        self._set_following(True)
+        self._current = self._resolve()
+        return self._current
+
+    # -- SQLite file methods ---------------------------------------------
+    def xLock(self, level: int) -> None:
+        with self._lock:
+            if self._lock_level == apsw.SQLITE_LOCK_NONE and level >= apsw.SQLITE_LOCK_SHARED:
+                if self._target is None:
+                    self._current = self._resolve()
+                self._pinned = self._current
+            self._lock_level = level
+
+    def xUnlock(self, level: int) -> None:
+        with self._lock:
+            self._lock_level = level
+            if level == apsw.SQLITE_LOCK_NONE:
+                self._pinned = None
+
+    def xCheckReservedLock(self) -> bool:
+        return False
+
+    def xFileSize(self) -> int:
+        return self.state.db_size
+
+    def xRead(self, amount: int, offset: int) -> bytes:
+        state = self.state
+        size = state.page_size
+        first, last = offset // size + 1, (offset + amount - 1) // size + 1
+        lock_page = ltx.lock_page(size)
+        wanted = [p for p in range(first, min(last, state.commit) + 1) if p != lock_page]
+        pages = self.replica.read_pages(state, wanted, self.charge)
+        zero = bytes(size)
+        blob = b"".join(pages.get(p, zero) for p in range(first, min(last, state.commit) + 1))
+        if first == 1 and blob:
+            blob = patch_page1(blob, state)
+        start = offset - (first - 1) * size
+        return blob[start:start + amount]  # shorter than asked past the end: SQLite zero-fills
+
+    def xWrite(self, data: bytes, offset: int) -> None:
+        raise apsw.ReadOnlyError(f"{self.label} is a read-only Litestream replica")
+
+    def xTruncate(self, size: int) -> None:
+        raise apsw.ReadOnlyError(f"{self.label} is a read-only Litestream replica")
+
+    def xSync(self, flags: int) -> None:
+        return None
+
+    def xSectorSize(self) -> int:
+        return 4096
+
+    def xDeviceCharacteristics(self) -> int:
+        return 0
+
+    def xClose(self) -> None:
+        self._set_following(False)
+
+    def xFileControl(self, op: int, ptr: int) -> bool:
+        if op == apsw.SQLITE_FCNTL_PRAGMA:
+            return self._pragma(apsw.VFSFcntlPragma(ptr))
+        if op == FCNTL_GET_FILE:
+            ctypes.py_object.from_address(ptr).value["file"] = self
+            return True
+        return False
+
+    # -- PRAGMAs ----------------------------------------------------------
+    def _pragma(self, pragma: Any) -> bool:
+        name = pragma.name.lower()
+        handler = PRAGMAS.get(name)
+        if handler is None:
+            return False
+        try:
+            pragma.result = handler(self, pragma.value)
+        except LitestreamVFSError as exc:
+            raise apsw.SQLError(f"PRAGMA {name}: {exc}") from None
+        return True
+
+
+def _pragma_time(file: ReplicaFile, value: str | None) -> str:
+    if value is not None:
+        if is_latest(value):
+            file.follow_latest()
+        else:
+            file.travel_to_time(parse_time(value))
+    return format_time(file.state.timestamp)
+
+
+def _pragma_txid(file: ReplicaFile, value: str | None) -> str:
+    if value is not None:
+        if is_latest(value):
+            file.follow_latest()
+        else:
+            file.travel_to_txid(parse_txid(value))
+    return format_txid(file.state.txid)
+
+
+def _pragma_lag(file: ReplicaFile, value: str | None) -> str:
+    if value is not None:
+        raise ReplicaError("litestream_lag is read-only")
+    newest = file.replica.latest(file.charge).timestamp
+    return f"{(datetime.now(timezone.utc) - newest).total_seconds():.3f}"
+
+
+PRAGMAS = {
+    "litestream_time": _pragma_time,
+    "litestream_txid": _pragma_txid,
+    "litestream_lag": _pragma_lag,
+}
+
+
+def patch_page1(blob: bytes, state: State) -> bytes:
+    """Make page 1 describe a rollback-journal database whose version is this state.
+
+    Bytes 18/19 = 1 so SQLite never looks for a WAL; the change counter (24) and
+    version-valid-for (92) come from the TXID so SQLite drops its page cache
+    whenever the state changes; 28 holds the state's page count.
+    """
+    head = bytearray(blob[:_PAGE1_PATCH_END])
+    if len(head) < _PAGE1_PATCH_END:
+        return blob
+    version = state.txid & 0xFFFFFFFF
+    head[18] = head[19] = 1
+    struct.pack_into(">II", head, 24, version, state.commit)
+    struct.pack_into(">I", head, 92, version)
+    return bytes(head) + blob[_PAGE1_PATCH_END:]
+
+
+class LitestreamVFS(apsw.VFS):
+    """Opens main databases as `ReplicaFile`s; everything else goes to the default VFS."""
+
+    def __init__(self) -> None:
+        super().__init__(VFS_NAME, "")
+
+    def xOpen(self, name: Any, flags: list[int]) -> Any:
+        if not flags[0] & apsw.SQLITE_OPEN_MAIN_DB or name is None:
+            return apsw.VFSFile("", name, flags)
+        flags[1] = (flags[0] | apsw.SQLITE_OPEN_READONLY) & ~(apsw.SQLITE_OPEN_READWRITE | apsw.SQLITE_OPEN_CREATE)
+        filename = name.filename() if isinstance(name, apsw.URIFilename) else str(name)
+        param = (lambda key: name.uri_parameter(key)) if isinstance(name, apsw.URIFilename) else (lambda key: None)
+        url = PROCESS.replica_url_for(filename, param("replica"))
+        if not url:
+            raise ReplicaError(f"no replica for {filename!r}: add ?replica=URL to the file name, "
+                               "map it with litestream_vfs.register(replicas=...), "
+                               "or set LITESTREAM_REPLICA_URL")
+        replica, poller = PROCESS.replica(url, filename.rsplit("/", 1)[-1])
+        txid_text, time_text = param("litestream_txid"), param("litestream_time")
+        target = None
+        if txid_text and not is_latest(txid_text):
+            target = parse_txid(txid_text)
+        elif time_text and not is_latest(time_text):
+            target = replica.state_at(parse_time(time_text)).txid
+        return ReplicaFile(filename, replica, poller, target)
+
+    def xAccess(self, pathname: str, flags: int) -> bool:
+        return False  # no journal, no WAL, nothing beside a replica
+
+    def xFullPathname(self, name: str) -> str:
+        return name
+
+    def xDelete(self, name: str, syncdir: bool) -> None:
+        raise apsw.ReadOnlyError(f"{name}: the litestream VFS never deletes anything")
+
+
+def file_of(connection: apsw.Connection, schema: str = "main") -> ReplicaFile:
+    """The `ReplicaFile` behind a schema of a connection (ReplicaError if it is not one)."""
+    box: dict[str, Any] = {}
+    holder = ctypes.py_object(box)
+    understood = connection.file_control(schema, FCNTL_GET_FILE, ctypes.addressof(holder))
+    if not understood or "file" not in box:
+        raise ReplicaError(f"schema {schema!r} is not opened with the {VFS_NAME} VFS")
+    return box["file"]
+
+
+_registered: LitestreamVFS | None = None
+_register_lock = threading.Lock()
+
+
+def ensure_registered() -> LitestreamVFS:
+    """Register the VFS once per process (importing the package does this)."""
+    global _registered
+    with _register_lock:
+        if _registered is None:
+            _registered = LitestreamVFS()
+        return _registered
