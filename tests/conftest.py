@@ -1,0 +1,52 @@
+"""Session fixtures backed by real components: Litestream binaries, SeaweedFS, replicas.
+
+Everything is built lazily: a test that needs only `file_replica` never starts
+SeaweedFS, and the four parametrized replicas are generated concurrently the
+first time any of them is needed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from support.binaries import litestream_binary
+from support.replicas import REPLICA_KINDS, ReplicaFactory, ReplicaFixture
+from support.seaweed import SeaweedFS, running_seaweedfs
+
+
+@pytest.fixture(scope="session")
+def seaweedfs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedFS]:
+    """A running SeaweedFS S3 server with an empty bucket (`.bucket`)."""
+    with running_seaweedfs(tmp_path_factory.mktemp("seaweedfs")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def litestream_bin() -> Callable[[str], Path]:
+    """Factory: version string -> path of that `litestream` binary."""
+    return litestream_binary
+
+
+@pytest.fixture(scope="session")
+def replica_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReplicaFactory]:
+    factory = ReplicaFactory(tmp_path_factory.mktemp("replicas"))
+    yield factory
+    factory.close()
+
+
+@pytest.fixture(scope="session", params=REPLICA_KINDS,
+                ids=[f"v{version}-{backend}" for version, backend in REPLICA_KINDS])
+def replica(request: pytest.FixtureRequest, replica_factory: ReplicaFactory) -> ReplicaFixture:
+    """A stable replica written by real Litestream, per (version, backend)."""
+    version, backend = request.param
+    server = request.getfixturevalue("seaweedfs")
+    return replica_factory.get(version, backend, server, together_with=REPLICA_KINDS)
+
+
+@pytest.fixture(scope="session")
+def file_replica(replica_factory: ReplicaFactory) -> ReplicaFixture:
+    """The Litestream 0.5.17 replica in a local directory (no S3 server needed)."""
+    return replica_factory.get("0.5.17", "file")
