@@ -8,19 +8,28 @@ from __future__ import annotations
 
 import threading
 import time
-from concurrent.futures import Executor
+from bisect import bisect_left, bisect_right
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from typing import Iterable, Mapping, Sequence
 
 from cachetools import LRUCache
 
 from . import ltx
+from .errors import StorageError
 from .storage.base import Counters, LtxObject, Storage
 
 #: Neighbouring frames closer than this are fetched in one range.
 COALESCE_GAP = 64 * 1024
 #: One ranged GET never asks for more than this.
 MAX_RANGE = 8 * 1024 * 1024
+#: Read-ahead window: starts here on the second sequential miss in a file...
+MIN_WINDOW = 64 * 1024
+#: ...and doubles up to this.
+MAX_WINDOW = 4 * 1024 * 1024
+#: A miss this far before a head's end, or this far after it, continues that head's stream.
+SEQUENTIAL_SLACK = 8 * 1024
+SEQUENTIAL_GAP = 32 * 1024
 
 
 @dataclass(frozen=True)
@@ -93,69 +102,204 @@ def cache_key(storage: Storage, loc: PageLocation) -> tuple[str, int]:
     return (f"{storage.url}|{loc.obj}", loc.offset)
 
 
-def _ranges(locs: Sequence[PageLocation]) -> list[list[PageLocation]]:
-    """Group one file's frames (sorted by offset) into runs worth one GET each."""
-    groups: list[list[PageLocation]] = []
-    for loc in locs:
-        if groups:
-            run = groups[-1]
-            start, end = run[0].offset, run[-1].offset + run[-1].size
-            if loc.offset - end <= COALESCE_GAP and loc.offset + loc.size - start <= MAX_RANGE:
-                run.append(loc)
-                continue
-        groups.append([loc])
-    return groups
+class FrameTable:
+    """One file's frames in file order, to decode every frame inside a fetched range."""
+
+    def __init__(self, meta: FileMeta) -> None:
+        self.page_size = meta.header.page_size
+        self.pgnos = list(meta.tail.index)
+        self.offsets = [entry.offset for entry in meta.tail.index.values()]
+        self.sizes = [entry.size for entry in meta.tail.index.values()]
+        self.frames_end = meta.tail.index_offset - 6
+
+    def span(self, start: int, end: int) -> range:
+        """Indexes of the frames lying wholly inside [start, end)."""
+        first = bisect_left(self.offsets, start)
+        last = bisect_left(self.offsets, end)
+        while last > first and self.offsets[last - 1] + self.sizes[last - 1] > end:
+            last -= 1
+        return range(first, last)
+
+    def align(self, offset: int) -> int:
+        """The start of the frame holding `offset`, so ranges split between frames, never inside one."""
+        if not self.offsets or offset >= self.frames_end:
+            return self.frames_end
+        return self.offsets[max(bisect_right(self.offsets, offset) - 1, 0)]
+
+
+@dataclass
+class ReadHead:
+    """One stream of reads through one file: where it ended, how far ahead it reads now."""
+
+    end: int
+    window: int = 0
+
+
+class ReadAhead:
+    """Per-connection sequential-read detection, like a disk's read heads.
+
+    Each file keeps a few heads (a B-tree scan interleaves leaf runs with
+    interior pages elsewhere in the file). A miss that starts where a head's
+    last fetch ended continues that stream: its window doubles (64 KiB up to
+    4 MiB), the current fetch is stretched to the window and the next window
+    is prefetched in the background. Any other miss starts a new head and
+    fetches only what was asked, so point lookups stay small.
+    """
+
+    HEADS_PER_FILE = 4
+
+    def __init__(self) -> None:
+        self._heads: dict[LtxObject, list[ReadHead]] = {}
+        self._lock = threading.Lock()
+
+    def plan(self, obj: LtxObject, start: int, end: int, frames_end: int) -> tuple[int, tuple[int, int] | None]:
+        """(end of the range to fetch now, range to prefetch or None)."""
+        with self._lock:
+            heads = self._heads.setdefault(obj, [])
+            head = next((h for h in heads
+                         if h.end - SEQUENTIAL_SLACK <= start <= h.end + max(h.window, SEQUENTIAL_GAP)), None)
+            if head is None:
+                heads.insert(0, ReadHead(end))
+                del heads[self.HEADS_PER_FILE:]
+                return end, None
+            heads.remove(head)
+            heads.insert(0, head)
+            head.window = min(max(head.window * 2, MIN_WINDOW), MAX_WINDOW)
+            fetch_end = min(max(end, start + head.window), frames_end)
+            ahead = (fetch_end, min(fetch_end + head.window, frames_end))
+            head.end = ahead[1]
+            return fetch_end, ahead if ahead[1] > ahead[0] else None
 
 
 class PageFetcher:
-    """Reads decoded pages for a replica through the shared cache, coalescing misses."""
+    """Reads decoded pages for a replica through the shared cache, coalescing misses.
 
-    def __init__(self, storage: Storage, cache: PageCache, pool: Executor, page_size_of: Mapping[LtxObject, int]) -> None:
+    Misses are grouped per file into ranges (neighbouring frames share a GET),
+    stretched by the caller's `ReadAhead`, fetched in parallel; every frame in
+    a fetched range is decoded and cached. Prefetches in flight are shared by
+    all connections of the process.
+    """
+
+    def __init__(self, storage: Storage, cache: PageCache, pool: Executor,
+                 meta_of: Mapping[LtxObject, FileMeta]) -> None:
         self.storage = storage
         self.cache = cache
         self.pool = pool
-        self._page_size_of = page_size_of
+        self._meta_of = meta_of
+        self._tables: dict[LtxObject, FrameTable] = {}
+        self._lock = threading.Lock()
+        self._inflight: dict[tuple[LtxObject, int, int], Future[None]] = {}
 
-    def pages(self, wanted: Mapping[int, PageLocation], counters: Iterable[Counters] = ()) -> dict[int, bytes]:
+    def table(self, obj: LtxObject) -> FrameTable:
+        with self._lock:
+            table = self._tables.get(obj)
+            if table is None:
+                table = self._tables[obj] = FrameTable(self._meta_of[obj])
+            return table
+
+    def forget(self, objs: Iterable[LtxObject]) -> None:
+        with self._lock:
+            for obj in objs:
+                self._tables.pop(obj, None)
+
+    def pages(self, wanted: Mapping[int, PageLocation], charge: Sequence[Counters] = (),
+              readahead: ReadAhead | None = None) -> dict[int, bytes]:
         """Decoded bytes for every wanted pgno: cached ones at once, the rest in parallel ranges."""
         out: dict[int, bytes] = {}
-        missing: dict[LtxObject, list[tuple[int, PageLocation]]] = {}
+        missing = self._lookup(wanted, out)
+        for counters in charge:
+            counters.add(cache_hits=len(out), cache_misses=len(missing))
+        if missing:
+            self._wait_inflight(missing)
+            still = self._lookup({p: loc for p, loc in missing.items()}, out)
+            self._fetch(still, charge, readahead)
+            left = self._lookup(still, out)
+            if left:  # only a cache too small to hold one range gets here
+                self._fetch(left, charge, None, into=out)
+        return out
+
+    def _lookup(self, wanted: Mapping[int, PageLocation], out: dict[int, bytes]) -> dict[int, PageLocation]:
+        missing = {}
         for pgno, loc in wanted.items():
             page = self.cache.get(cache_key(self.storage, loc))
             if page is None:
-                missing.setdefault(loc.obj, []).append((pgno, loc))
+                missing[pgno] = loc
             else:
                 out[pgno] = page
-        hits, misses = len(out), len(wanted) - len(out)
-        for c in counters:
-            c.add(cache_hits=hits, cache_misses=misses)
-        jobs = []
-        for obj, items in missing.items():
-            by_loc = {loc: pgno for pgno, loc in items}
-            for run in _ranges(sorted(by_loc, key=lambda l: l.offset)):
-                jobs.append((run, {loc: by_loc[loc] for loc in run}))
-        if len(jobs) == 1:
-            out.update(self._fetch_run(*jobs[0], counters=tuple(counters)))
-        elif jobs:
-            futures = [self.pool.submit(self._fetch_run, run, names, tuple(counters)) for run, names in jobs]
-            for future in futures:
-                out.update(future.result())
-        return out
+        return missing
 
-    def _fetch_run(self, run: list[PageLocation], pgnos: Mapping[PageLocation, int],
-                   counters: tuple[Counters, ...]) -> dict[int, bytes]:
-        obj = run[0].obj
-        start = run[0].offset
+    def _wait_inflight(self, missing: Mapping[int, PageLocation]) -> None:
+        with self._lock:
+            waits = {future for (obj, start, end), future in self._inflight.items()
+                     for loc in missing.values() if loc.obj == obj and start <= loc.offset < end}
+        for future in waits:
+            future.exception()  # a failed prefetch is retried by the normal path
+
+    def _fetch(self, missing: Mapping[int, PageLocation], charge: Sequence[Counters],
+               readahead: ReadAhead | None, into: dict[int, bytes] | None = None) -> None:
+        by_file: dict[LtxObject, list[PageLocation]] = {}
+        for loc in missing.values():
+            by_file.setdefault(loc.obj, []).append(loc)
+        jobs: list[tuple[LtxObject, int, int]] = []
+        for obj, locs in by_file.items():
+            table = self.table(obj)
+            for start, end in _coalesce(sorted(locs, key=lambda l: l.offset)):
+                if readahead is not None:
+                    stretched, ahead = readahead.plan(obj, start, end, table.frames_end)
+                    end = max(end, table.align(stretched))
+                    if ahead is not None:
+                        self._prefetch(obj, table.align(ahead[0]), table.align(ahead[1]), charge)
+                jobs.append((obj, start, end))
+        if len(jobs) == 1:
+            self._fetch_range(*jobs[0], charge)
+        else:
+            for future in [self.pool.submit(self._fetch_range, *job, charge) for job in jobs]:
+                future.result()
+        if into is not None:
+            for pgno, loc in missing.items():
+                page = self.cache.get(cache_key(self.storage, loc))
+                if page is None:
+                    raise StorageError(f"{loc.obj}: page {pgno} could not be kept in the page cache")
+                into[pgno] = page
+
+    def _prefetch(self, obj: LtxObject, start: int, end: int, charge: Sequence[Counters]) -> None:
+        if end <= start:
+            return
+        key = (obj, start, end)
+        with self._lock:
+            if key in self._inflight:
+                return
+            future = self.pool.submit(self._fetch_range, obj, start, end, charge)
+            self._inflight[key] = future
+        future.add_done_callback(lambda _f: self._done(key))
+
+    def _done(self, key: tuple[LtxObject, int, int]) -> None:
+        with self._lock:
+            self._inflight.pop(key, None)
+
+    def _fetch_range(self, obj: LtxObject, start: int, end: int, charge: Sequence[Counters]) -> None:
+        """One GET for [start, end) of `obj`; decode and cache every whole frame in it."""
         began = time.monotonic()
-        data = self.storage.read_range(obj, start, run[-1].offset + run[-1].size - start)
+        data = self.storage.read_range(obj, start, end - start)
         waited = time.monotonic() - began
-        page_size = self._page_size_of[obj]
-        out: dict[int, bytes] = {}
-        for loc in run:
-            frame = data[loc.offset - start: loc.offset - start + loc.size]
-            page = ltx.decode_page(frame, pgnos[loc], page_size, str(obj))
-            self.cache.put(cache_key(self.storage, loc), page)
-            out[pgnos[loc]] = page
-        for c in counters:
-            c.add(gets=1, bytes_fetched=len(data), network_seconds=waited, pages_decoded=len(run))
-        return out
+        table = self.table(obj)
+        span = table.span(start, end)
+        name = str(obj)
+        prefix = f"{self.storage.url}|{obj}"
+        for i in span:
+            offset = table.offsets[i]
+            frame = data[offset - start: offset - start + table.sizes[i]]
+            self.cache.put((prefix, offset), ltx.decode_page(frame, table.pgnos[i], table.page_size, name))
+        for counters in charge:
+            counters.add(gets=1, bytes_fetched=len(data), network_seconds=waited, pages_decoded=len(span))
+
+
+def _coalesce(locs: Sequence[PageLocation]) -> list[tuple[int, int]]:
+    """Group one file's frames (sorted by offset) into [start, end) ranges worth one GET each."""
+    ranges: list[list[int]] = []
+    for loc in locs:
+        if ranges and loc.offset - ranges[-1][1] <= COALESCE_GAP and loc.offset + loc.size - ranges[-1][0] <= MAX_RANGE:
+            ranges[-1][1] = max(ranges[-1][1], loc.offset + loc.size)
+        else:
+            ranges.append([loc.offset, loc.offset + loc.size])
+    return [(a, b) for a, b in ranges]

@@ -20,7 +20,7 @@ from cachetools import LRUCache
 
 from . import ltx
 from .errors import LTXError, ObjectNotFound, OutOfHistory, ReplicaError
-from .pages import FileMeta, PageCache, PageFetcher, PageLocation, cache_key, merge_page_maps
+from .pages import FileMeta, PageCache, PageFetcher, PageLocation, ReadAhead, cache_key, merge_page_maps
 from .plan import Chains, build_chains
 from .storage.base import LEVELS, Counters, LtxObject, Storage
 from .timeparse import format_time, format_txid
@@ -83,9 +83,8 @@ class Replica:
         self._chains: Chains | None = None
         self._meta: dict[LtxObject, FileMeta] = {}
         self._headers_only: dict[LtxObject, ltx.Header] = {}
-        self._page_size_of: dict[LtxObject, int] = {}
         self._maps: LRUCache[tuple[LtxObject, ...], dict[int, PageLocation]] = LRUCache(PAGE_MAPS_KEPT)
-        self.fetcher = PageFetcher(storage, cache, pool, self._page_size_of)
+        self.fetcher = PageFetcher(storage, cache, pool, self._meta)
         #: Everything done for this replica in this process, background polls included.
         self.counters = Counters()
 
@@ -149,7 +148,7 @@ class Replica:
         """Header + page index of each file, fetched concurrently for the ones not cached."""
         with self._lock:
             todo = [o for o in dict.fromkeys(objs) if o not in self._meta]
-        self._run_all(self._load_meta, todo, charge)
+        self._run_jobs([(self._load_meta, o) for o in todo], charge)
         with self._lock:
             return [self._meta[o] for o in objs]
 
@@ -157,16 +156,17 @@ class Replica:
         """Headers only: small files are still fetched whole (same one request, more value)."""
         with self._lock:
             todo = [o for o in dict.fromkeys(objs) if o not in self._meta and o not in self._headers_only]
-        self._run_all(self._load_header, todo, charge)
+        self._run_jobs([(self._load_header, o) for o in todo], charge)
         with self._lock:
             return [self._meta[o].header if o in self._meta else self._headers_only[o] for o in objs]
 
-    def _run_all(self, work: Callable[[LtxObject, Charge], None], objs: list[LtxObject], charge: Charge) -> None:
+    def _run_jobs(self, jobs: list[tuple[Callable[[LtxObject, Charge], None], LtxObject]], charge: Charge) -> None:
         """Run per-file work concurrently: one round trip however many files."""
-        if len(objs) == 1:
-            work(objs[0], charge)
-        elif objs:
-            for future in [self.pool.submit(work, o, charge) for o in objs]:
+        if len(jobs) == 1:
+            work, obj = jobs[0]
+            work(obj, charge)
+        elif jobs:
+            for future in [self.pool.submit(work, obj, charge) for work, obj in jobs]:
                 future.result()
 
     def read_range(self, obj: LtxObject, offset: int, length: int, charge: Charge = ()) -> bytes:
@@ -213,7 +213,6 @@ class Replica:
             self.check_header(obj, header)
         with self._lock:
             self._meta[obj] = FileMeta(obj, header, tail)
-            self._page_size_of[obj] = header.page_size
 
     def _read_tail(self, obj: LtxObject, charge: Charge) -> ltx.Tail:
         length = guess_tail_length(obj.size)
@@ -242,7 +241,15 @@ class Replica:
                                f"{self.storage.url}; {self.describe_range()}")
         plan = chains.plan(txid)
         finest = chains.finest(txid)
-        last, dating = self.headers([plan[-1], finest], charge)
+        # One concurrent round: every planned file's index (needed for the first
+        # read anyway) and the header that dates the state.
+        with self._lock:
+            dating_todo = [] if finest in plan or finest in self._meta or finest in self._headers_only else [finest]
+            meta_todo = [o for o in plan if o not in self._meta]
+        self._run_jobs([(self._load_meta, o) for o in meta_todo] + [(self._load_header, o) for o in dating_todo],
+                       charge)
+        last = self.metas(plan[-1:], charge)[0].header
+        dating = self.headers([finest], charge)[0]
         return State(txid, dating.timestamp, finest.level, last.page_size, last.commit, plan)
 
     def latest(self, charge: Charge = ()) -> State:
@@ -283,9 +290,12 @@ class Replica:
                 for t, f, h in zip(chains.states, finest, headers)]
 
     def describe_range(self) -> str:
+        """'available states: TXID a (time) to TXID b (time)', for error messages."""
         chains = self.chains_for()
-        first, last = self.state(chains.states[0]), self.state(chains.states[-1])
-        return f"available states: {first.describe()} to {last.describe()}"
+        ends = [chains.states[0], chains.states[-1]]
+        first, last = self.headers([chains.finest(t) for t in ends])
+        return (f"available states: TXID {format_txid(ends[0])} ({format_time(first.timestamp)}) "
+                f"to TXID {format_txid(ends[1])} ({format_time(last.timestamp)})")
 
     # -- pages -----------------------------------------------------------
     def page_map(self, state: State, charge: Charge = ()) -> dict[int, PageLocation]:
@@ -311,9 +321,10 @@ class Replica:
         with self._lock:
             for plan in [p for p in self._maps.keys() if gone.intersection(p)]:
                 del self._maps[plan]
+        self.fetcher.forget(gone)
 
-    def read_pages(self, state: State, pgnos: Iterable[int],
-                   charge: Charge = ()) -> dict[int, bytes]:
+    def read_pages(self, state: State, pgnos: Iterable[int], charge: Charge = (),
+                   readahead: ReadAhead | None = None) -> dict[int, bytes]:
         """Decoded pages of `state`; a pgno missing from the result was never written (zeros).
 
         If a planned file vanished (compaction or retention removed it), list
@@ -321,13 +332,15 @@ class Replica:
         """
         pgnos = list(pgnos)
         try:
-            return self._read_planned(state, pgnos, charge)
+            return self._read_planned(state, pgnos, charge, readahead)
         except ObjectNotFound:
             self.forget(state.plan)
             self.refresh(charge)
             replanned = self.state(state.txid, charge)  # OutOfHistory if the state itself is gone
-            return self._read_planned(replanned, pgnos, charge)
+            return self._read_planned(replanned, pgnos, charge, readahead)
 
-    def _read_planned(self, state: State, pgnos: list[int], charge: Charge) -> dict[int, bytes]:
+    def _read_planned(self, state: State, pgnos: list[int], charge: Charge,
+                      readahead: ReadAhead | None) -> dict[int, bytes]:
         page_map = self.page_map(state, charge)
-        return self.fetcher.pages({p: page_map[p] for p in pgnos if p in page_map}, (*charge, self.counters))
+        wanted = {p: page_map[p] for p in pgnos if p in page_map}
+        return self.fetcher.pages(wanted, (*charge, self.counters), readahead)

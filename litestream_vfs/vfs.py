@@ -17,6 +17,7 @@ import apsw
 
 from . import ltx
 from .errors import LitestreamVFSError, ObjectNotFound, ReplicaError
+from .pages import ReadAhead
 from .process import PROCESS, Poller
 from .replica import Replica, State
 from .storage.base import Counters
@@ -36,6 +37,7 @@ class ReplicaFile:
         self.replica = replica
         self.poller = poller
         self.counters = Counters()
+        self.readahead = ReadAhead()
         self._lock = threading.Lock()
         self._lock_level = apsw.SQLITE_LOCK_NONE
         self._target = target  # None: follow the newest state
@@ -121,7 +123,7 @@ class ReplicaFile:
         first, last = offset // size + 1, (offset + amount - 1) // size + 1
         lock_page = ltx.lock_page(size)
         wanted = [p for p in range(first, min(last, state.commit) + 1) if p != lock_page]
-        pages = self.replica.read_pages(state, wanted, self.charge)
+        pages = self.replica.read_pages(state, wanted, self.charge, self.readahead)
         zero = bytes(size)
         blob = b"".join(pages.get(p, zero) for p in range(first, min(last, state.commit) + 1))
         if first == 1 and blob:
