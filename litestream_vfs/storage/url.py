@@ -54,11 +54,19 @@ def _open_s3(location: ReplicaLocation, counters: Counters) -> Storage:
     return S3Storage(location, counters)
 
 
+def _open_webdav(location: ReplicaLocation, counters: Counters) -> Storage:
+    from .webdav import WebDAVStorage
+
+    return WebDAVStorage(location, counters)
+
+
 #: Scheme -> backend constructor. Other backends (webdav, webdavs) add
 #: themselves here; a URL whose scheme is missing is rejected.
 OPENERS: dict[str, Callable[[ReplicaLocation, Counters], Storage]] = {
     "file": _open_file,
     "s3": _open_s3,
+    "webdav": _open_webdav,
+    "webdavs": _open_webdav,
 }
 
 

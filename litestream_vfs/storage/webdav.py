@@ -1,0 +1,372 @@
+"""A replica on a WebDAV server: `<path>/ltx/<level>/<min>-<max>.ltx`.
+
+That is the layout Litestream 0.5.17 writes through WebDAV (checked against
+its output; levels in decimal, like the file backend). `webdav://` is plain
+HTTP, `webdavs://` HTTPS with certificate verification. Credentials come from
+the URL (`webdav://user:pass@host/path`) or, as a convenience of this package,
+from LITESTREAM_WEBDAV_USERNAME / LITESTREAM_WEBDAV_PASSWORD (Litestream
+itself reads them only from its config file) and are sent as Basic auth.
+
+Listing is one `PROPFIND Depth: infinity` on `<path>/ltx/`; servers that
+refuse infinite depth get one `Depth: 1` PROPFIND per level, issued
+concurrently. Only GET and PROPFIND are ever sent.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import os
+import re
+import threading
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TypeVar
+from urllib.parse import quote, unquote, urlsplit
+
+import urllib3
+from urllib3.exceptions import (HTTPError, IncompleteRead, NameResolutionError, NewConnectionError,
+                               ProtocolError, SSLError)
+from urllib3.exceptions import TimeoutError as Urllib3Timeout
+
+from ..errors import ObjectNotFound, ReplicaError, StorageError
+from .base import LEVELS, Counters, LtxObject, parse_ltx_name
+from .retry import Backoff, retry
+from .url import ReplicaLocation
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+USERNAME_ENV = "LITESTREAM_WEBDAV_USERNAME"
+PASSWORD_ENV = "LITESTREAM_WEBDAV_PASSWORD"
+MAX_CONNECTIONS = 16
+BACKOFF = Backoff()
+_DAV = "{DAV:}"
+_PROPFIND_BODY = (b'<?xml version="1.0" encoding="utf-8"?>'
+                  b'<D:propfind xmlns:D="DAV:"><D:prop>'
+                  b"<D:resourcetype/><D:getcontentlength/>"
+                  b"</D:prop></D:propfind>")
+_DRAIN_LIMIT = 64 * 1024  # unread body bytes worth reading to keep a connection
+_LEVEL_DIR = re.compile(r"^\d+$")
+_CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
+_CONNECTION_REPR = re.compile(r"^HTTPS?Connection\([^)]*\): ")
+_STATUS_CODE = re.compile(r"^HTTP/\d(?:\.\d)? (\d{3})")
+#: Answers to `Depth: infinity` meaning "not allowed here", not "no access".
+_NO_INFINITE_DEPTH = {400, 403, 405, 501}
+
+
+@dataclass(frozen=True)
+class DavEntry:
+    """One `<response>` of a multistatus body: decoded path, size, collection?"""
+
+    path: str
+    size: int | None
+    is_collection: bool
+
+
+def parse_multistatus(body: bytes) -> list[DavEntry]:
+    """The resources a 207 Multi-Status body describes (RFC 4918 §14.16).
+
+    `href` may be an absolute URL or path and is percent-decoded; a property
+    counts only from a propstat whose status is 200.
+    """
+    try:
+        root = ET.fromstring(body)
+    except ET.ParseError as exc:
+        raise ValueError(f"not a WebDAV multistatus body ({exc})") from exc
+    if root.tag != _DAV + "multistatus":
+        raise ValueError(f"not a WebDAV multistatus body (root element {root.tag!r})")
+    entries = []
+    for response in root.iter(_DAV + "response"):
+        href = (response.findtext(_DAV + "href") or "").strip()
+        if not href:
+            continue
+        size: int | None = None
+        collection = False
+        for propstat in response.iter(_DAV + "propstat"):
+            status = _STATUS_CODE.match((propstat.findtext(_DAV + "status") or "").strip())
+            if status is None or status.group(1) != "200":
+                continue
+            length = propstat.findtext(f"{_DAV}prop/{_DAV}getcontentlength")
+            if length and length.strip().isdigit():
+                size = int(length)
+            collection |= propstat.find(f"{_DAV}prop/{_DAV}resourcetype/{_DAV}collection") is not None
+        entries.append(DavEntry(unquote(urlsplit(href).path), size, collection))
+    return entries
+
+
+def ltx_objects(entries: list[DavEntry], ltx_path: str, url: str) -> list[LtxObject]:
+    """LTX files among `entries` lying exactly at `<ltx_path>/<level>/<name>`."""
+    prefix = ltx_path.rstrip("/") + "/"
+    found = []
+    for entry in entries:
+        if entry.is_collection or not entry.path.startswith(prefix):
+            continue
+        level, _, name = entry.path[len(prefix):].partition("/")
+        txids = parse_ltx_name(name)
+        if not _LEVEL_DIR.match(level) or txids is None:
+            continue
+        if entry.size is None:
+            raise StorageError(f"{url}: the server gave no size for ltx/{level}/{name}")
+        found.append(LtxObject(int(level), txids[0], txids[1], entry.size))
+    return found
+
+
+def credentials(location: ReplicaLocation, environ: Mapping[str, str]) -> tuple[str, str] | None:
+    """(username, password) from the URL, else the environment, else None."""
+    if location.username or location.password:
+        return location.username or "", location.password or ""
+    username, password = environ.get(USERNAME_ENV), environ.get(PASSWORD_ENV)
+    if username or password:
+        return username or "", password or ""
+    return None
+
+
+class _Retryable(Exception):
+    """A server-side hiccup (5xx, 429) worth another try."""
+
+
+def _is_transient(exc: BaseException) -> bool:
+    if isinstance(exc, (SSLError, NameResolutionError)):
+        return False
+    return isinstance(exc, (_Retryable, ProtocolError, IncompleteRead, Urllib3Timeout))
+
+
+class WebDAVStorage:
+    """Read-only WebDAV replica; one keep-alive connection pool for all threads."""
+
+    def __init__(self, location: ReplicaLocation, counters: Counters | None = None) -> None:
+        self.url = str(location)  # ReplicaLocation's str() never includes credentials
+        self.counters = counters if counters is not None else Counters()
+        scheme = "https" if location.scheme == "webdavs" else "http"
+        self.origin = f"{scheme}://{location.host}"
+        self._shown_origin = f"{location.scheme}://{location.host}"  # for messages
+        self._root = "/" + "/".join(quote(s, safe="") for s in location.path.split("/") if s)
+        headers = {"User-Agent": "litestream-vfs"}
+        login = credentials(location, os.environ)  # read at open, not import
+        if login is not None:
+            token = base64.b64encode(":".join(login).encode("utf-8")).decode("ascii")
+            headers["Authorization"] = f"Basic {token}"
+        self._pool = urllib3.connection_from_url(
+            self.origin, maxsize=MAX_CONNECTIONS, block=False, headers=headers, retries=False,
+            timeout=urllib3.Timeout(connect=5, read=30),
+            **({"cert_reqs": "CERT_REQUIRED"} if scheme == "https" else {}))
+        self._infinite_depth = True  # until the server refuses it once
+        self._lock = threading.Lock()
+        self._level_pool: ThreadPoolExecutor | None = None
+        self.ranges_ignored = 0  # ranged GETs the server answered with the whole file
+
+    def __repr__(self) -> str:
+        return f"WebDAVStorage({self.url!r})"
+
+    # -- requests ----------------------------------------------------------
+    def _path(self, *parts: str) -> str:
+        return self._root + "".join("/" + quote(p, safe="") for p in parts)
+
+    def _object_path(self, obj: LtxObject) -> str:
+        return self._path("ltx", str(obj.level), obj.name)
+
+    def _request(self, counter: str, method: str, path: str, headers: Mapping[str, str],
+                 body: bytes | None, handle: Callable[[urllib3.BaseHTTPResponse], T]) -> T:
+        """One timed request; `handle` reads the (streamed) response."""
+        start = time.perf_counter()
+        try:
+            response = self._pool.urlopen(method, path, body=body, headers={**self._pool.headers, **headers},
+                                          redirect=False, preload_content=False)
+            try:
+                return handle(response)
+            finally:
+                self._settle(response)
+        finally:
+            self.counters.add(**{counter: 1}, network_seconds=time.perf_counter() - start)
+
+    def _read_body(self, response: urllib3.BaseHTTPResponse, limit: int | None = None) -> bytes:
+        """The body (or its first `limit` bytes), counted in bytes_fetched."""
+        data = response.read(limit) if limit is not None else response.read()
+        self.counters.add(bytes_fetched=len(data))
+        return data
+
+    def _settle(self, response: urllib3.BaseHTTPResponse) -> None:
+        """Return the connection to the pool clean, or drop it if much is left unread."""
+        left = response.length_remaining
+        if not response.closed and left is not None and left <= _DRAIN_LIMIT:
+            self._read_body(response)
+        if not response.closed:
+            response.close()  # unknown or large remainder: cheaper to reconnect
+        response.release_conn()
+
+    def _fail(self, response: urllib3.BaseHTTPResponse, what: str) -> Exception:
+        """The error for an unexpected status; 5xx/429 are retryable."""
+        status = response.status
+        self._read_body(response, 4096)
+        if status in (401, 403):
+            return StorageError(
+                f"access denied to {what} (HTTP {status}): check credentials "
+                f"(user:password in the URL, or {USERNAME_ENV} and {PASSWORD_ENV})")
+        if status == 429 or status >= 500:
+            return _Retryable(f"{what}: HTTP {status} {response.reason}")
+        if 300 <= status < 400:
+            return StorageError(f"{what}: unexpected redirect (HTTP {status}) to "
+                                f"{response.headers.get('Location', '?')}")
+        return StorageError(f"{what}: unexpected HTTP {status} {response.reason}")
+
+    def _guarded(self, what: str, call: Callable[[], T]) -> T:
+        """Retry transient faults, then turn whatever is left into one clear error."""
+        try:
+            return retry(call, _is_transient, BACKOFF)
+        except _Retryable as exc:
+            raise StorageError(f"{exc}; gave up after {BACKOFF.attempts} attempts") from exc
+        except SSLError as exc:
+            raise StorageError(f"TLS error talking to {self.origin} for {what}: "
+                               f"{_reason(exc)}") from exc
+        except NewConnectionError as exc:
+            tries = f" ({BACKOFF.attempts} attempts)" if _is_transient(exc) else ""
+            raise StorageError(f"cannot reach WebDAV server {self.origin} for {what}: "
+                               f"{_reason(exc)}{tries}") from exc
+        except HTTPError as exc:
+            tries = f"; gave up after {BACKOFF.attempts} attempts" if _is_transient(exc) else ""
+            raise StorageError(f"connection to WebDAV server {self.origin} failed for {what} "
+                               f"({_reason(exc)}){tries}") from exc
+
+    # -- listing -----------------------------------------------------------
+    def _propfind(self, path: str, depth: str) -> list[DavEntry] | int:
+        """Entries under `path`, or the HTTP status if it was 404 or refused."""
+        what = self._shown_origin + path
+
+        def handle(response: urllib3.BaseHTTPResponse) -> list[DavEntry] | int:
+            if response.status == 207:
+                body = self._read_body(response)
+                try:
+                    return parse_multistatus(body)
+                except ValueError as exc:
+                    raise StorageError(f"{what}: {exc}") from exc
+            if response.status == 404 or (depth == "infinity" and response.status in _NO_INFINITE_DEPTH):
+                self._read_body(response, 4096)
+                return response.status
+            raise self._fail(response, what)
+
+        headers = {"Depth": depth, "Content-Type": 'application/xml; charset="utf-8"'}
+        return self._guarded(what, lambda: self._request("lists", "PROPFIND", path, headers,
+                                                         _PROPFIND_BODY, handle))
+
+    def list_files(self, levels: tuple[int, ...] = LEVELS) -> list[LtxObject]:
+        ltx_dir = self._path("ltx") + "/"
+        if self._infinite_depth:
+            entries = self._propfind(ltx_dir, "infinity")
+            if isinstance(entries, list):
+                wanted = set(levels)
+                return sorted(o for o in self._objects(entries) if o.level in wanted)
+            if entries == 404:
+                return self._missing_ltx_dir()
+            log.info("%s refuses PROPFIND Depth: infinity (HTTP %s); listing level by level",
+                     self.origin, entries)
+            self._infinite_depth = False
+        return self._list_levels(levels)
+
+    def _objects(self, entries: list[DavEntry]) -> list[LtxObject]:
+        return ltx_objects(entries, unquote(self._path("ltx")), self.url)
+
+    def _list_levels(self, levels: tuple[int, ...]) -> list[LtxObject]:
+        """One concurrent `Depth: 1` PROPFIND per level directory."""
+        with self._lock:
+            if self._level_pool is None:
+                self._level_pool = ThreadPoolExecutor(len(LEVELS), thread_name_prefix="webdav-list")
+            pool = self._level_pool
+        answers = list(pool.map(lambda level: self._propfind(self._path("ltx", str(level)) + "/", "1"),
+                                levels))
+        listed = [entries for entries in answers if isinstance(entries, list)]
+        if not listed:
+            return self._missing_ltx_dir()  # levels are created lazily; none yet
+        wanted = set(levels)
+        return sorted(o for entries in listed for o in self._objects(entries) if o.level in wanted)
+
+    def _missing_ltx_dir(self) -> list[LtxObject]:
+        """No `ltx/` yet: an empty replica if its directory exists, else no replica."""
+        if self._propfind(self._root + "/", "0") == 404:
+            raise ReplicaError(f"no replica at {self.url}: the server has no such directory")
+        return []
+
+    # -- reading -----------------------------------------------------------
+    def read_range(self, obj: LtxObject, offset: int, length: int) -> bytes:
+        if length == 0:
+            return b""
+        path = self._object_path(obj)
+        what = f"{self.url}/ltx/{obj.level}/{obj.name}"
+        headers = {"Range": f"bytes={offset}-{offset + length - 1}"}
+
+        def handle(response: urllib3.BaseHTTPResponse) -> bytes:
+            if response.status == 206:
+                _check_content_range(response.headers.get("Content-Range", ""), offset, what)
+                return self._exact(self._read_body(response), length, offset, what)
+            if response.status == 200:  # the server ignored Range: take our slice of the file
+                self._note_ignored_range()
+                data = self._read_body(response, offset + length)
+                return self._exact(data[offset:], length, offset, what)
+            if response.status == 416:
+                self._read_body(response, 4096)
+                raise StorageError(f"{what} is truncated: it is shorter than "
+                                   f"{offset + length} bytes (HTTP 416)")
+            raise self._not_found(response, what)
+
+        return self._guarded(what, lambda: self._request("gets", "GET", path, headers, None, handle))
+
+    def read_all(self, obj: LtxObject) -> bytes:
+        path = self._object_path(obj)
+        what = f"{self.url}/ltx/{obj.level}/{obj.name}"
+
+        def handle(response: urllib3.BaseHTTPResponse) -> bytes:
+            if response.status != 200:
+                raise self._not_found(response, what)
+            data = self._read_body(response)
+            if len(data) > obj.size:
+                raise StorageError(f"{what} has {len(data)} bytes, listed as {obj.size}")
+            return self._exact(data, obj.size, 0, what)
+
+        return self._guarded(what, lambda: self._request("gets", "GET", path, {}, None, handle))
+
+    def _not_found(self, response: urllib3.BaseHTTPResponse, what: str) -> Exception:
+        if response.status == 404:
+            self._read_body(response, 4096)
+            return ObjectNotFound(f"{what} not found (removed by compaction?)")
+        return self._fail(response, what)
+
+    @staticmethod
+    def _exact(data: bytes, length: int, offset: int, what: str) -> bytes:
+        """`data` if it is `length` bytes. urllib3 already turned a dropped
+        connection into a (retried) error, so a complete but short body means
+        the file itself is shorter than listed."""
+        if len(data) != length:
+            raise StorageError(f"{what} is truncated: wanted {length} bytes at offset {offset}, "
+                               f"got {len(data)}")
+        return data
+
+    def _note_ignored_range(self) -> None:
+        with self._lock:
+            self.ranges_ignored += 1
+            first = self.ranges_ignored == 1
+        if first:
+            log.warning("%s ignores HTTP Range requests: every page read downloads the "
+                        "file up to that page", self.origin)
+
+    def close(self) -> None:
+        with self._lock:
+            pool, self._level_pool = self._level_pool, None
+        if pool is not None:
+            pool.shutdown(wait=True)
+        self._pool.close()
+
+
+def _check_content_range(header: str, offset: int, what: str) -> None:
+    """A 206 must start where we asked; a server that shifts ranges is broken."""
+    match = _CONTENT_RANGE.match(header.strip())
+    if match is None or int(match.group(1)) != offset:
+        raise StorageError(f"{what}: the server answered a range starting at {offset} "
+                           f"with Content-Range {header!r}")
+
+
+def _reason(exc: BaseException) -> str:
+    """urllib3's message without its connection repr (it never holds credentials)."""
+    return _CONNECTION_REPR.sub("", str(exc).split("\n")[0]) or type(exc).__name__
