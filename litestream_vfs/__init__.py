@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Mapping
 
+from .changes import Change, change_log as changes, diff
 from .errors import (ChecksumMismatch, LitestreamVFSError, LTXError, ObjectNotFound, OutOfHistory,
                      ReplicaError, StorageError, TimeParseError)
 from .process import PROCESS
@@ -18,21 +19,26 @@ from .sql import install_hook
 from .vfs import VFS_NAME, ensure_registered, file_of
 
 __all__ = [
-    "VFS_NAME", "register", "file_of", "stats", "reset_stats",
+    "VFS_NAME", "register", "file_of", "stats", "reset_stats", "changes", "diff", "Change",
     "LitestreamVFSError", "LTXError", "ChecksumMismatch", "StorageError", "ObjectNotFound",
     "ReplicaError", "OutOfHistory", "TimeParseError",
 ]
 
 
 def register(replicas: Mapping[str, str] | None = None, *, cache_size: int | None = None,
-             poll_interval: float | None = None) -> str:
+             poll_interval: float | None = None, cache_dir: str | None = None,
+             disk_cache_size: int | None = None) -> str:
     """Configure the process-wide VFS and return its name.
 
     replicas: file name (as given to apsw.Connection, or its base name) -> replica URL.
     cache_size: bytes of decoded pages kept in memory, shared by all connections.
     poll_interval: seconds between looks for new transactions while a connection follows latest.
+    cache_dir: directory of a persistent page/index cache shared by processes ("" turns it off);
+        a connection's `cache_dir=` URI parameter overrides it.
+    disk_cache_size: bytes the persistent cache may use before evicting its oldest frames.
     """
-    PROCESS.configure(replicas=replicas, cache_bytes=cache_size, poll_seconds=poll_interval)
+    PROCESS.configure(replicas=replicas, cache_bytes=cache_size, poll_seconds=poll_interval,
+                      cache_dir=cache_dir, disk_bytes=disk_cache_size)
     ensure_registered()
     return VFS_NAME
 

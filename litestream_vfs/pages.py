@@ -16,6 +16,7 @@ from typing import Iterable, Mapping, Sequence
 from cachetools import LRUCache
 
 from . import ltx
+from .diskcache import DiskCache
 from .errors import StorageError
 from .storage.base import Counters, LtxObject, Storage
 
@@ -27,6 +28,8 @@ MAX_RANGE = 8 * 1024 * 1024
 MIN_WINDOW = 64 * 1024
 #: ...and doubles up to this.
 MAX_WINDOW = 4 * 1024 * 1024
+#: A miss served from the persistent cache brings the cached frames this far after it.
+DISK_READAHEAD = 256 * 1024
 #: A miss this far before a head's end, or this far after it, continues that head's stream.
 SEQUENTIAL_SLACK = 8 * 1024
 SEQUENTIAL_GAP = 32 * 1024
@@ -98,8 +101,13 @@ class PageCache:
             return int(self._cache.currsize)
 
 
+def file_key(storage: Storage, obj: LtxObject) -> str:
+    """Identity of one LTX file across processes: credential-free URL + level + name."""
+    return f"{storage.url}|{obj}"
+
+
 def cache_key(storage: Storage, loc: PageLocation) -> tuple[str, int]:
-    return (f"{storage.url}|{loc.obj}", loc.offset)
+    return (file_key(storage, loc.obj), loc.offset)
 
 
 class FrameTable:
@@ -189,6 +197,7 @@ class PageFetcher:
         self._tables: dict[LtxObject, FrameTable] = {}
         self._lock = threading.Lock()
         self._inflight: dict[tuple[LtxObject, int, int], Future[None]] = {}
+        self.disk: DiskCache | None = None
 
     def table(self, obj: LtxObject) -> FrameTable:
         with self._lock:
@@ -209,6 +218,8 @@ class PageFetcher:
         missing = self._lookup(wanted, out)
         for counters in charge:
             counters.add(cache_hits=len(out), cache_misses=len(missing))
+        if missing and self.disk is not None:
+            missing = self._from_disk(missing, out, charge)
         if missing:
             self._wait_inflight(missing)
             still = self._lookup({p: loc for p, loc in missing.items()}, out)
@@ -227,6 +238,34 @@ class PageFetcher:
             else:
                 out[pgno] = page
         return missing
+
+    def _from_disk(self, missing: dict[int, PageLocation], out: dict[int, bytes],
+                   charge: Sequence[Counters]) -> dict[int, PageLocation]:
+        """Serve misses from the persistent cache, with its neighbours; return what is still missing.
+
+        Neighbouring frames come along (one query per DISK_READAHEAD bytes), so a
+        warm scan costs one local query per run of pages, not one per page.
+        """
+        assert self.disk is not None
+        by_file: dict[LtxObject, list[int]] = {}
+        for loc in missing.values():
+            by_file.setdefault(loc.obj, []).append(loc.offset)
+        found = 0
+        for obj, offsets in by_file.items():
+            table, key, covered = self.table(obj), file_key(self.storage, obj), -1
+            for offset in sorted(offsets):
+                if offset < covered:
+                    continue
+                covered = offset + DISK_READAHEAD
+                for frame_offset, frame in self.disk.get_frames_between(key, offset, covered):
+                    i = bisect_left(table.offsets, frame_offset)
+                    page = ltx.decode_page(frame, table.pgnos[i], table.page_size, str(obj))
+                    self.cache.put((key, frame_offset), page)
+        still = self._lookup(missing, out)
+        found = len(missing) - len(still)
+        for counters in charge:
+            counters.add(disk_hits=found)
+        return still
 
     def _wait_inflight(self, missing: Mapping[int, PageLocation]) -> None:
         with self._lock:
@@ -285,11 +324,15 @@ class PageFetcher:
         table = self.table(obj)
         span = table.span(start, end)
         name = str(obj)
-        prefix = f"{self.storage.url}|{obj}"
+        prefix = file_key(self.storage, obj)
+        frames = []
         for i in span:
             offset = table.offsets[i]
             frame = data[offset - start: offset - start + table.sizes[i]]
             self.cache.put((prefix, offset), ltx.decode_page(frame, table.pgnos[i], table.page_size, name))
+            frames.append((offset, frame))
+        if self.disk is not None:
+            self.disk.put_frames(prefix, frames)
         for counters in charge:
             counters.add(gets=1, bytes_fetched=len(data), network_seconds=waited, pages_decoded=len(span))
 

@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Mapping
 
+from .diskcache import DEFAULT_DISK_BYTES, DiskCache
 from .pages import PageCache
 from .replica import Replica
 from .storage import open_storage
@@ -32,6 +33,9 @@ class Settings:
     replicas: Mapping[str, str] = field(default_factory=dict)
     cache_bytes: int = DEFAULT_CACHE_BYTES
     poll_seconds: float = DEFAULT_POLL_SECONDS
+    #: Directory of the persistent cache shared across processes (None: memory only).
+    cache_dir: str | None = None
+    disk_bytes: int = DEFAULT_DISK_BYTES
 
 
 class Poller:
@@ -80,10 +84,16 @@ class Process:
         self.pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="litestream-fetch")
         self._lock = threading.Lock()
         self._replicas: dict[str, tuple[Replica, Poller]] = {}
+        self._disks: dict[str, DiskCache] = {}
 
     def configure(self, replicas: Mapping[str, str] | None = None, cache_bytes: int | None = None,
-                  poll_seconds: float | None = None) -> None:
+                  poll_seconds: float | None = None, cache_dir: str | None = None,
+                  disk_bytes: int | None = None) -> None:
         changes: dict[str, object] = {}
+        if cache_dir is not None:
+            changes["cache_dir"] = cache_dir or None
+        if disk_bytes is not None:
+            changes["disk_bytes"] = int(disk_bytes)
         if replicas is not None:
             changes["replicas"] = dict(replicas)
         if cache_bytes is not None:
@@ -110,6 +120,15 @@ class Process:
                 found = (replica, Poller(replica, self.settings.poll_seconds))
                 self._replicas[key] = found
             return found
+
+    def disk_cache(self, directory: str) -> DiskCache:
+        """One DiskCache per directory per process (each holds per-thread connections)."""
+        path = os.path.abspath(os.path.expanduser(directory))
+        with self._lock:
+            disk = self._disks.get(path)
+            if disk is None:
+                disk = self._disks[path] = DiskCache(path, self.settings.disk_bytes)
+            return disk
 
     def replicas(self) -> list[Replica]:
         with self._lock:

@@ -19,8 +19,9 @@ from typing import Callable, Iterable, Sequence
 from cachetools import LRUCache
 
 from . import ltx
+from .diskcache import DiskCache
 from .errors import LTXError, ObjectNotFound, OutOfHistory, ReplicaError
-from .pages import FileMeta, PageCache, PageFetcher, PageLocation, ReadAhead, cache_key, merge_page_maps
+from .pages import FileMeta, PageCache, PageFetcher, PageLocation, ReadAhead, cache_key, file_key, merge_page_maps
 from .plan import Chains, build_chains
 from .storage.base import LEVELS, Counters, LtxObject, Storage
 from .timeparse import format_time, format_txid
@@ -85,6 +86,7 @@ class Replica:
         self._headers_only: dict[LtxObject, ltx.Header] = {}
         self._maps: LRUCache[tuple[LtxObject, ...], dict[int, PageLocation]] = LRUCache(PAGE_MAPS_KEPT)
         self.fetcher = PageFetcher(storage, cache, pool, self._meta)
+        self.disk: DiskCache | None = None
         #: Everything done for this replica in this process, background polls included.
         self.counters = Counters()
 
@@ -185,7 +187,7 @@ class Replica:
         return data
 
     def _load_header(self, obj: LtxObject, charge: Charge) -> None:
-        if obj.size <= WHOLE_FILE_LIMIT:
+        if obj.size <= WHOLE_FILE_LIMIT or (self.disk and self.disk.get_meta(self.file_key(obj))):
             self._load_meta(obj, charge)
             return
         header = ltx.Header.parse(self._get(obj, 0, ltx.HEADER_SIZE, charge), str(obj))
@@ -194,37 +196,57 @@ class Replica:
             self._headers_only[obj] = header
 
     def _load_meta(self, obj: LtxObject, charge: Charge) -> None:
+        """Header + index of one file: from the disk cache, one whole GET, or header + tail ranges."""
         name = str(obj)
-        if obj.size <= WHOLE_FILE_LIMIT:
-            decoded = ltx.decode_file(self._get(obj, 0, None, charge), name)
+        stored = self.disk.get_meta(self.file_key(obj)) if self.disk else None
+        if stored is not None:
+            header = ltx.Header.parse(stored[0], name)
+            tail = ltx.parse_tail(stored[1], obj.size, name)
+        elif obj.size <= WHOLE_FILE_LIMIT:
+            data = self._get(obj, 0, None, charge)
+            decoded = ltx.decode_file(data, name)
             header, tail = decoded.header, decoded.tail
             self.check_header(obj, header)
             for pgno, entry in tail.index.items():
                 loc = PageLocation(obj, entry.offset, entry.size)
                 self.cache.put(cache_key(self.storage, loc), decoded.pages[pgno])
+            if self.disk:
+                self.disk.put_frames(self.file_key(obj), ((e.offset, data[e.offset:e.offset + e.size])
+                                                          for e in tail.index.values()))
+                self.disk.put_meta(self.file_key(obj), data[:ltx.HEADER_SIZE], data[tail.index_offset:])
         else:
-            with self._lock:
-                header = self._headers_only.get(obj)
-            if header is None:
-                head_future = self.pool.submit(self._get, obj, 0, ltx.HEADER_SIZE, charge)
-            tail = self._read_tail(obj, charge)
-            if header is None:
-                header = ltx.Header.parse(head_future.result(), name)
+            head_future = self.pool.submit(self._get, obj, 0, ltx.HEADER_SIZE, charge)
+            tail, tail_bytes = self._read_tail(obj, charge)
+            head = head_future.result()
+            header = ltx.Header.parse(head, name)
             self.check_header(obj, header)
+            if self.disk:
+                self.disk.put_meta(self.file_key(obj), head, tail_bytes)
         with self._lock:
             self._meta[obj] = FileMeta(obj, header, tail)
 
-    def _read_tail(self, obj: LtxObject, charge: Charge) -> ltx.Tail:
+    def _read_tail(self, obj: LtxObject, charge: Charge) -> tuple[ltx.Tail, bytes]:
+        """The page index (and the bytes it was parsed from, from the index on)."""
         length = guess_tail_length(obj.size)
         for _ in range(2):
             data = self._get(obj, obj.size - length, length, charge)
             try:
-                return ltx.parse_tail(data, obj.size, str(obj))
+                tail = ltx.parse_tail(data, obj.size, str(obj))
             except ltx.NeedMoreBytes as more:
                 if more.needed > obj.size:
                     raise LTXError(str(obj), f"page index claims {more.needed} bytes, file has {obj.size}") from None
                 length = more.needed
+                continue
+            return tail, data[tail.index_offset - (obj.size - length):]
         raise LTXError(str(obj), "page index could not be read")
+
+    def file_key(self, obj: LtxObject) -> str:
+        return file_key(self.storage, obj)
+
+    def attach_disk(self, disk: DiskCache | None) -> None:
+        """Use (or stop using) a persistent cache for indexes and frames."""
+        self.disk = disk
+        self.fetcher.disk = disk
 
     @staticmethod
     def check_header(obj: LtxObject, header: ltx.Header) -> None:

@@ -237,6 +237,9 @@ class LitestreamVFS(apsw.VFS):
                                "map it with litestream_vfs.register(replicas=...), "
                                "or set LITESTREAM_REPLICA_URL")
         replica, poller = PROCESS.replica(url, filename.rsplit("/", 1)[-1])
+        cache_dir = param("cache_dir") or PROCESS.settings.cache_dir
+        if cache_dir:
+            replica.attach_disk(PROCESS.disk_cache(cache_dir))
         txid_text, time_text = param("litestream_txid"), param("litestream_time")
         target = None
         if txid_text and not is_latest(txid_text):

@@ -54,11 +54,12 @@ class Counters:
     network_seconds: float = 0.0
     cache_hits: int = 0
     cache_misses: int = 0
+    disk_hits: int = 0
     pages_decoded: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     NAMES = ("lists", "gets", "bytes_fetched", "network_seconds",
-             "cache_hits", "cache_misses", "pages_decoded")
+             "cache_hits", "cache_misses", "disk_hits", "pages_decoded")
 
     def add(self, **amounts: float) -> None:
         with self._lock:
