@@ -33,6 +33,8 @@ WHOLE_FILE_LIMIT = 256 * 1024
 Charge = Sequence[Counters]
 #: How many states' page maps a replica keeps ready.
 PAGE_MAPS_KEPT = 8
+#: How many of the newest states `latest()` may step back over when files are still being uploaded.
+NEWEST_RETRIES = 3
 #: Headers fetched concurrently per round of a time search.
 TIME_SEARCH_FANOUT = 16
 
@@ -116,15 +118,26 @@ class Replica:
         return self._set_files(self._list(LEVELS, charge))
 
     def poll(self, charge: Charge = ()) -> bool:
-        """Look for new level-0 files; re-list everything if they do not continue the chain."""
-        newest = self.chains_for(charge).latest or 0
-        fresh = [o for o in self._list((0,), charge) if o.max_txid > newest]
-        if not fresh:
-            return False
+        """Re-list level 0 only (one request); re-list everything if level 0 alone breaks the chain.
+
+        New files extend the history; a file whose size changed (an upload
+        that was still in progress) replaces its old listing; files that
+        compaction removed are dropped, which is fine as long as the chain
+        to the newest state survives, else the full listing finds the
+        compacted files that replace them.
+        """
+        previous = self.chains_for(charge).latest or 0
+        listed = self._list((0,), charge)
         with self._lock:
-            candidate = build_chains(self._files | set(fresh))
-        if candidate.latest == max(o.max_txid for o in fresh):
-            self._set_files(self._files | set(fresh))
+            known = {o for o in self._files if o.level == 0}
+            unchanged = {(o, o.size) for o in known} == {(o, o.size) for o in listed}
+            files = (self._files - known) | listed
+        if unchanged:
+            return False
+        candidate = build_chains(files)
+        newest = max([o.max_txid for o in listed], default=0)
+        if candidate.latest is not None and candidate.latest >= max(previous, newest):
+            self._set_files(files)
         else:
             self.refresh(charge)
         return True
@@ -275,9 +288,21 @@ class Replica:
         return State(txid, dating.timestamp, finest.level, last.page_size, last.commit, plan)
 
     def latest(self, charge: Charge = ()) -> State:
-        latest = self.chains_for(charge).latest
-        assert latest is not None
-        return self.state(latest, charge)
+        """The newest state whose files read cleanly.
+
+        A store without atomic uploads (some WebDAV servers) can list a file
+        that is still being written; its checksum or structure then fails.
+        Such a newest file is skipped, never trusted: the previous state is
+        returned and the file is tried again on the next call.
+        """
+        states = self.chains_for(charge).states
+        for back, txid in enumerate(reversed(states[-NEWEST_RETRIES:])):
+            try:
+                return self.state(txid, charge)
+            except LTXError:
+                if back == len(states[-NEWEST_RETRIES:]) - 1:
+                    raise
+        raise AssertionError("unreachable")
 
     def state_at(self, when: datetime, charge: Charge = ()) -> State:
         """The last state whose timestamp is at or before `when` (timestamps of the finest files).

@@ -209,3 +209,20 @@ def test_directory_of_replicas_picks_by_file_name(tmp_path, monkeypatch):
     users = apsw.Connection("file:users.db?vfs=litestream", flags=apsw.SQLITE_OPEN_READONLY | apsw.SQLITE_OPEN_URI)
     assert orders.execute("SELECT count(*) FROM t").fetchall() == [(300,)]
     assert users.execute("SELECT count(*) FROM u").fetchall() == [(3,)]
+
+
+def test_newest_file_still_uploading_is_skipped_not_trusted(tmp_path):
+    """A store without atomic uploads can list a half-written newest file."""
+    replica = write_replica(tmp_path / "replica", sqlite_states(tmp_path, 4096, STATEMENTS), 4096)
+    newest = max(replica.states)
+    path = replica.root / "ltx" / "0" / f"{newest:016x}-{newest:016x}.ltx"
+    whole = path.read_bytes()
+    path.write_bytes(whole[: len(whole) // 2])
+    connection = connect(replica.root)
+    assert connection.execute("PRAGMA litestream_txid").fetchall() == [(f"{newest - 1:016x}",)]
+    assert rows(connection) == expected_rows(tmp_path, dict(replica.states[newest - 1]), 4096)
+    with pytest.raises(apsw.SQLError, match=f"{newest:016x}"):
+        connection.execute(f"PRAGMA litestream_txid='{newest:016x}'")
+    path.write_bytes(whole)  # the upload finished: the next poll and transaction see it
+    assert file_of(connection).replica.poll()
+    assert rows(connection) == expected_rows(tmp_path, dict(replica.states[newest]), 4096)
