@@ -7,6 +7,8 @@ shapes Litestream would take long to produce (page sizes, > 1 GiB databases).
 from __future__ import annotations
 
 import hashlib
+import re
+import threading
 from pathlib import Path
 from urllib.parse import quote
 
@@ -226,3 +228,33 @@ def test_newest_file_still_uploading_is_skipped_not_trusted(tmp_path):
     path.write_bytes(whole)  # the upload finished: the next poll and transaction see it
     assert file_of(connection).replica.poll()
     assert rows(connection) == expected_rows(tmp_path, dict(replica.states[newest]), 4096)
+
+
+def test_threads_reading_different_states_concurrently(tmp_path):
+    replica = write_replica(tmp_path / "replica", sqlite_states(tmp_path, 4096, STATEMENTS), 4096)
+    expected = {txid: expected_rows(tmp_path, dict(pages), 4096) for txid, pages in replica.states.items()}
+    failures: list[str] = []
+
+    def reader(txid: int) -> None:
+        connection = connect(replica.root, litestream_txid=f"{txid:x}")
+        for _ in range(20):
+            if rows(connection) != expected[txid]:
+                failures.append(f"TXID {txid}")
+
+    threads = [threading.Thread(target=reader, args=(txid,)) for txid in replica.states for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+
+
+@pytest.mark.parametrize("url, message", [
+    ("ftp://host/db", "ftp"),
+    ("s3:///db", "bucket"),
+    ("s3://bucket/../db", ".."),
+])
+def test_bad_replica_urls_name_the_url(url, message):
+    with pytest.raises(litestream_vfs.ReplicaError, match=re.escape(message)):
+        apsw.Connection(f"file:x.db?vfs=litestream&replica={quote(url, safe='')}",
+                        flags=apsw.SQLITE_OPEN_READONLY | apsw.SQLITE_OPEN_URI)
