@@ -15,11 +15,12 @@ from .changes import Change, change_log as changes, diff
 from .errors import (ChecksumMismatch, LitestreamVFSError, LTXError, ObjectNotFound, OutOfHistory,
                      ReplicaError, StorageError, TimeParseError)
 from .process import PROCESS
+from .connect import connect
 from .sql import install_hook
 from .vfs import VFS_NAME, ensure_registered, file_of
 
 __all__ = [
-    "VFS_NAME", "register", "file_of", "stats", "reset_stats", "changes", "diff", "Change",
+    "VFS_NAME", "register", "connect", "file_of", "stats", "reset_stats", "changes", "diff", "Change",
     "LitestreamVFSError", "LTXError", "ChecksumMismatch", "StorageError", "ObjectNotFound",
     "ReplicaError", "OutOfHistory", "TimeParseError",
 ]

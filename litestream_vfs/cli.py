@@ -16,6 +16,7 @@ from typing import Any, Callable, Iterable, Sequence
 import apsw
 
 from . import __name__ as _package  # noqa: F401 - importing registers the VFS
+from .changes import change_log, diff
 from .connect import connect, open_replica, select_state
 from .errors import LitestreamVFSError
 from .progress import ProgressBar
@@ -66,6 +67,20 @@ def build_parser() -> argparse.ArgumentParser:
     check = commands.add_parser("validate", help="verify every file's checksum and the latest state's plan")
     check.add_argument("replica")
     check.set_defaults(run=_run_validate)
+
+    log = commands.add_parser("log", help="per state: the tables and indexes whose pages changed")
+    log.add_argument("replica")
+    log.add_argument("--table", help="only states that changed this table or index")
+    _add_format(log, ("table", "json"))
+    log.set_defaults(run=_run_log)
+
+    delta = commands.add_parser("diff", help="rows of a table added, removed and changed between two states")
+    delta.add_argument("replica")
+    delta.add_argument("table")
+    delta.add_argument("--from", dest="from_", required=True, help="earlier state: TXID (16 hex) or time")
+    delta.add_argument("--to", required=True, help="later state: TXID (16 hex) or time")
+    _add_format(delta, ("table", "csv", "json"))
+    delta.set_defaults(run=_run_diff)
     return parser
 
 
@@ -115,6 +130,44 @@ def _run_validate(args: argparse.Namespace) -> int:
     report = validate(replica, progress=lambda line: print(line, flush=True))
     print(report.summary())
     return 0 if report.ok else 1
+
+
+def _run_log(args: argparse.Namespace) -> int:
+    entries = change_log(args.replica, table=args.table)
+    if args.format == "json":
+        rows = [{"txid": format_txid(e.txid), "time": format_time(e.time), "tables": dict(e.tables)}
+                for e in entries]
+        json.dump(rows, sys.stdout, indent=1)
+        sys.stdout.write("\n")
+        return 0
+    columns = ["txid", "time (UTC)", "level", "covers", "tables (pages changed)"]
+    write_rows(columns, ((format_txid(e.txid), format_time(e.time), e.level,
+                          f"{format_txid(e.min_txid)}..{format_txid(e.txid)}" if e.coarse else "1 transaction",
+                          ", ".join(f"{name} ({pages})" for name, pages in e.tables.items()))
+                         for e in entries), args.format)
+    return 0
+
+
+def _run_diff(args: argparse.Namespace) -> int:
+    changes = diff(args.replica, args.table, args.from_, args.to)
+    if args.format == "json":
+        json.dump([{k: v if k == "change" else _json_row(v) for k, v in row.items()} for row in changes],
+                  sys.stdout, indent=1)
+        sys.stdout.write("\n")
+        return 0
+    write_rows(["change", "key", "before", "after"],
+               ((row["change"], _text_row(row["key"]), _text_row(row["before"]), _text_row(row["after"]))
+                for row in changes), args.format)
+    return 0
+
+
+def _json_row(row: dict[str, Any] | None) -> dict[str, Any] | None:
+    return None if row is None else {k: _jsonable(v) for k, v in row.items()}
+
+
+def _text_row(row: dict[str, Any] | None) -> str | None:
+    """`col=value, ...` for table and CSV output (NULL row: None, shown as NULL)."""
+    return None if row is None else ", ".join(f"{k}={_cell(v)}" for k, v in row.items())
 
 
 def _run_shell(args: argparse.Namespace) -> int:

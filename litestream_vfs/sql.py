@@ -7,6 +7,7 @@
   (``connection`` or ``process``), name, value.
 - ``litestream_reset_stats([schema])``: zero the counters of that schema's
   connection and of the process; returns 1.
+- ``litestream_log`` and ``litestream_diff``: see `changes_sql`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Iterator
 import apsw
 import apsw.ext
 
+from .changes_sql import install_changes
 from .process import PROCESS
 from .timeparse import format_time, format_txid
 from .vfs import file_of
@@ -61,6 +63,7 @@ def install(connection: apsw.Connection) -> None:
         return 1
 
     connection.create_scalar_function("litestream_reset_stats", litestream_reset_stats, -1)
+    install_changes(connection)
 
 
 def install_hook() -> None:
