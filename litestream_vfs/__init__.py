@@ -28,7 +28,7 @@ __all__ = [
 
 def register(replicas: Mapping[str, str] | None = None, *, cache_size: int | None = None,
              poll_interval: float | None = None, cache_dir: str | None = None,
-             disk_cache_size: int | None = None) -> str:
+             disk_cache_size: int | None = None, hydrate_dir: str | None = None) -> str:
     """Configure the process-wide VFS and return its name.
 
     replicas: file name (as given to apsw.Connection, or its base name) -> replica URL.
@@ -37,9 +37,11 @@ def register(replicas: Mapping[str, str] | None = None, *, cache_size: int | Non
     cache_dir: directory of a persistent page/index cache shared by processes ("" turns it off);
         a connection's `cache_dir=` URI parameter overrides it.
     disk_cache_size: bytes the persistent cache may use before evicting its oldest frames.
+    hydrate_dir: keep a local SQLite copy of every replica opened in this directory, built in
+        the background (see litestream_vfs.hydrate; "" turns it off; `hydrate=PATH|off` overrides).
     """
     PROCESS.configure(replicas=replicas, cache_bytes=cache_size, poll_seconds=poll_interval,
-                      cache_dir=cache_dir, disk_bytes=disk_cache_size)
+                      cache_dir=cache_dir, disk_bytes=disk_cache_size, hydrate_dir=hydrate_dir)
     ensure_registered()
     return VFS_NAME
 

@@ -36,6 +36,8 @@ class Settings:
     #: Directory of the persistent cache shared across processes (None: memory only).
     cache_dir: str | None = None
     disk_bytes: int = DEFAULT_DISK_BYTES
+    #: Directory for hydrated local copies of every replica opened (None: only `?hydrate=PATH`).
+    hydrate_dir: str | None = None
 
 
 class Poller:
@@ -88,8 +90,10 @@ class Process:
 
     def configure(self, replicas: Mapping[str, str] | None = None, cache_bytes: int | None = None,
                   poll_seconds: float | None = None, cache_dir: str | None = None,
-                  disk_bytes: int | None = None) -> None:
+                  disk_bytes: int | None = None, hydrate_dir: str | None = None) -> None:
         changes: dict[str, object] = {}
+        if hydrate_dir is not None:
+            changes["hydrate_dir"] = hydrate_dir or None
         if cache_dir is not None:
             changes["cache_dir"] = cache_dir or None
         if disk_bytes is not None:

@@ -17,6 +17,7 @@ import apsw
 
 from . import ltx
 from .errors import LitestreamVFSError, ObjectNotFound, ReplicaError
+from .hydrate import Hydrator, hydration_path, hydrator_for
 from .pages import ReadAhead
 from .process import PROCESS, Poller
 from .replica import Replica, State
@@ -31,6 +32,9 @@ _PAGE1_PATCH_END = 100
 
 class ReplicaFile:
     """One SQLite main-database handle on one replica, at `latest` or a fixed TXID."""
+
+    #: Set by `LitestreamVFS.xOpen` when the connection asked for a local copy (hydrate.py).
+    hydrator: Hydrator | None = None
 
     def __init__(self, label: str, replica: Replica, poller: Poller, target: int | None) -> None:
         self.label = label
@@ -122,10 +126,12 @@ class ReplicaFile:
         size = state.page_size
         first, last = offset // size + 1, (offset + amount - 1) // size + 1
         lock_page = ltx.lock_page(size)
-        wanted = [p for p in range(first, min(last, state.commit) + 1) if p != lock_page]
-        pages = self.replica.read_pages(state, wanted, self.charge, self.readahead)
-        zero = bytes(size)
-        blob = b"".join(pages.get(p, zero) for p in range(first, min(last, state.commit) + 1))
+        blob = self.hydrator.pages(state, first, min(last, state.commit)) if self.hydrator else None
+        if blob is None:
+            wanted = [p for p in range(first, min(last, state.commit) + 1) if p != lock_page]
+            pages = self.replica.read_pages(state, wanted, self.charge, self.readahead)
+            zero = bytes(size)
+            blob = b"".join(pages.get(p, zero) for p in range(first, min(last, state.commit) + 1))
         if first == 1 and blob:
             blob = patch_page1(blob, state)
         start = offset - (first - 1) * size
@@ -148,6 +154,9 @@ class ReplicaFile:
 
     def xClose(self) -> None:
         self._set_following(False)
+        if self.hydrator is not None:
+            self.hydrator.release()
+            self.hydrator = None
 
     def xFileControl(self, op: int, ptr: int) -> bool:
         if op == apsw.SQLITE_FCNTL_PRAGMA:
@@ -195,7 +204,14 @@ def _pragma_lag(file: ReplicaFile, value: str | None) -> str:
     return f"{(datetime.now(timezone.utc) - newest).total_seconds():.3f}"
 
 
+def _pragma_hydration(file: ReplicaFile, value: str | None) -> str:
+    if value is not None:
+        raise ReplicaError("litestream_hydration is read-only: open with ?hydrate=PATH")
+    return file.hydrator.describe() if file.hydrator else "off"
+
+
 PRAGMAS = {
+    "litestream_hydration": _pragma_hydration,
     "litestream_time": _pragma_time,
     "litestream_txid": _pragma_txid,
     "litestream_lag": _pragma_lag,
@@ -246,7 +262,11 @@ class LitestreamVFS(apsw.VFS):
             target = parse_txid(txid_text)
         elif time_text and not is_latest(time_text):
             target = replica.state_at(parse_time(time_text)).txid
-        return ReplicaFile(filename, replica, poller, target)
+        file = ReplicaFile(filename, replica, poller, target)
+        hydrate = hydration_path(replica.storage.url, param("hydrate"), PROCESS.settings.hydrate_dir)
+        if hydrate:
+            file.hydrator = hydrator_for(replica, hydrate, PROCESS.settings.poll_seconds)
+        return file
 
     def xAccess(self, pathname: str, flags: int) -> bool:
         return False  # no journal, no WAL, nothing beside a replica
