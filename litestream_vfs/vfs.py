@@ -11,7 +11,7 @@ import ctypes
 import struct
 import threading
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Callable
 
 import apsw
 
@@ -179,22 +179,22 @@ class ReplicaFile:
         return True
 
 
-def _pragma_time(file: ReplicaFile, value: str | None) -> str:
+def _travel(file: ReplicaFile, value: str | None, move: Callable[[str], object]) -> State:
+    """Apply a set (`latest`/`now` follows again), then report the state being read."""
     if value is not None:
         if is_latest(value):
             file.follow_latest()
         else:
-            file.travel_to_time(parse_time(value))
-    return format_time(file.state.timestamp)
+            move(value)
+    return file.state
+
+
+def _pragma_time(file: ReplicaFile, value: str | None) -> str:
+    return format_time(_travel(file, value, lambda v: file.travel_to_time(parse_time(v))).timestamp)
 
 
 def _pragma_txid(file: ReplicaFile, value: str | None) -> str:
-    if value is not None:
-        if is_latest(value):
-            file.follow_latest()
-        else:
-            file.travel_to_txid(parse_txid(value))
-    return format_txid(file.state.txid)
+    return format_txid(_travel(file, value, lambda v: file.travel_to_txid(parse_txid(v))).txid)
 
 
 def _pragma_lag(file: ReplicaFile, value: str | None) -> str:
