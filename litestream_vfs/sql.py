@@ -21,6 +21,7 @@ import apsw.ext
 from .changes_sql import install_changes
 from .process import PROCESS
 from .timeparse import format_time, format_txid
+from .errors import ReplicaError
 from .vfs import file_of
 
 
@@ -51,8 +52,23 @@ def _stats(connection_ref: weakref.ReferenceType) -> object:
     return litestream_stats
 
 
+#: SQLite's own page cache for connections on a replica (KiB, as PRAGMA cache_size takes it
+#: when negative). Larger than SQLite's 2 MB default so warm queries rarely reach the VFS.
+DEFAULT_SQLITE_CACHE_KIB = 64 * 1024
+
+
+def is_replica(connection: apsw.Connection, schema: str = "main") -> bool:
+    try:
+        file_of(connection, schema)
+    except ReplicaError:
+        return False
+    return True
+
+
 def install(connection: apsw.Connection) -> None:
     """Connection hook: add the litestream SQL functions and tables to a new connection."""
+    if is_replica(connection):
+        connection.execute(f"PRAGMA cache_size = -{DEFAULT_SQLITE_CACHE_KIB}")
     ref = weakref.ref(connection)
     apsw.ext.make_virtual_module(connection, "litestream_history", _history(ref), eponymous=True)
     apsw.ext.make_virtual_module(connection, "litestream_stats", _stats(ref), eponymous=True)
