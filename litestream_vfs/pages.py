@@ -11,7 +11,7 @@ import time
 from bisect import bisect_left, bisect_right
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass
-from typing import Iterable, Mapping, Sequence
+from typing import Iterable, Mapping, NamedTuple, Sequence
 
 from cachetools import LRUCache
 
@@ -44,8 +44,9 @@ class FileMeta:
     tail: ltx.Tail
 
 
-@dataclass(frozen=True)
-class PageLocation:
+class PageLocation(NamedTuple):
+    """Where one page of a state lives: a frame of an LTX file (one per page: kept light)."""
+
     obj: LtxObject
     offset: int
     size: int
@@ -60,8 +61,7 @@ def merge_page_maps(metas: Sequence[FileMeta], commit: int,
     merged: dict[int, PageLocation] = dict(base) if base else {}
     for meta in metas:
         obj = meta.obj
-        for pgno, entry in meta.tail.index.items():
-            merged[pgno] = PageLocation(obj, entry.offset, entry.size)
+        merged.update((pgno, PageLocation(obj, offset, size)) for pgno, (offset, size) in meta.tail.index.items())
     if merged and max(merged) > commit:
         merged = {p: loc for p, loc in merged.items() if p <= commit}
     return merged

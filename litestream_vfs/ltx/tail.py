@@ -10,6 +10,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 from types import MappingProxyType
 
 from litestream_vfs.errors import LTXError
@@ -26,9 +27,12 @@ MIN_FILE_SIZE = HEADER_SIZE + FRAME_HEADER_SIZE + 1 + _FIXED_END
 """Header, end marker, an empty index (its 0x00) and the fixed-size end."""
 
 
-@dataclass(frozen=True)
-class IndexEntry:
-    """Where one page frame lies in the file (offset from the file start, length)."""
+class IndexEntry(NamedTuple):
+    """Where one page frame lies in the file (offset from the file start, length).
+
+    A NamedTuple, not a dataclass: a snapshot's index has one per page and
+    building it is on the path of opening a database.
+    """
 
     offset: int
     size: int
@@ -96,15 +100,17 @@ def _parse_index(data: memoryview, frames_end: int, name: str) -> dict[int, Inde
     Frames must lie between the header and the end marker, in pgno order and
     file order, without overlapping.
     """
+    values = _uvarints(bytes(data), name)
     index: dict[int, IndexEntry] = {}
-    pos, last = 0, len(data) - 1
     prev_pgno, prev_end = 0, HEADER_SIZE
-    while True:
-        pgno, pos = _uvarint(data, pos, name)
-        if pgno == 0:
+    for i in range(0, len(values), 3):
+        if values[i] == 0:
+            if i != len(values) - 1:
+                raise LTXError(name, f"page index ends after {i // 3} entries but holds more bytes")
             break
-        offset, pos = _uvarint(data, pos, name)
-        size, pos = _uvarint(data, pos, name)
+        if i + 2 >= len(values):
+            raise LTXError(name, "page index is truncated: no terminating zero")
+        pgno, offset, size = values[i], values[i + 1], values[i + 2]
         if pgno <= prev_pgno:
             raise LTXError(name, f"page index out of order: page {pgno} after page {prev_pgno}")
         if size <= FRAME_HEADER_SIZE or offset < prev_end or offset + size > frames_end:
@@ -115,22 +121,25 @@ def _parse_index(data: memoryview, frames_end: int, name: str) -> dict[int, Inde
             )
         index[pgno] = IndexEntry(offset, size)
         prev_pgno, prev_end = pgno, offset + size
-    if pos != last + 1:
-        raise LTXError(name, f"page index ends after {pos} of its {last + 1} bytes")
+    else:
+        raise LTXError(name, "page index is truncated: no terminating zero")
     return index
 
 
-def _uvarint(data: memoryview, pos: int, name: str) -> tuple[int, int]:
-    """One unsigned LEB128 varint (Go's binary.Uvarint) at ``pos``; returns (value, next pos)."""
+def _uvarints(data: bytes, name: str) -> list[int]:
+    """Every unsigned LEB128 varint (Go's binary.Uvarint) in `data`, in one pass."""
+    values: list[int] = []
+    append = values.append
     value = shift = 0
-    end = len(data)
-    while pos < end:
-        byte = data[pos]
-        pos += 1
+    for byte in data:
         if byte < 0x80:
-            return value | byte << shift, pos
-        value |= (byte & 0x7F) << shift
-        shift += 7
-        if shift > 63:
-            break
-    raise LTXError(name, "page index is truncated or holds a malformed varint")
+            append(value | byte << shift)
+            value = shift = 0
+        else:
+            value |= (byte & 0x7F) << shift
+            shift += 7
+            if shift > 63:
+                break
+    if shift:
+        raise LTXError(name, "page index is truncated or holds a malformed varint")
+    return values
