@@ -16,11 +16,12 @@ from .errors import (ChecksumMismatch, LitestreamVFSError, LTXError, ObjectNotFo
                      ReplicaError, StorageError, TimeParseError)
 from .process import PROCESS
 from .connect import connect
+from .notebook import attach, read_sql
 from .sql import install_hook
 from .vfs import VFS_NAME, ensure_registered, file_of
 
 __all__ = [
-    "VFS_NAME", "register", "connect", "file_of", "stats", "reset_stats", "changes", "diff", "Change",
+    "VFS_NAME", "register", "connect", "read_sql", "attach", "file_of", "stats", "reset_stats", "changes", "diff", "Change",
     "LitestreamVFSError", "LTXError", "ChecksumMismatch", "StorageError", "ObjectNotFound",
     "ReplicaError", "OutOfHistory", "TimeParseError",
 ]

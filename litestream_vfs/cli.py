@@ -11,16 +11,15 @@ import csv
 import json
 import sys
 from datetime import datetime, timezone
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import apsw
 
-from . import __name__ as _package  # noqa: F401 - importing registers the VFS
 from .changes import change_log, diff
 from .connect import connect, open_replica, select_state
 from .errors import LitestreamVFSError
+from .notebook import query
 from .progress import ProgressBar
-from .replica import Replica
 from .restore import restore
 from .timeparse import format_time, format_txid
 from .validate import validate
@@ -85,14 +84,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # -- commands ------------------------------------------------------------------
+def _connect(args: argparse.Namespace) -> apsw.Connection:
+    """A connection at --time/--txid; open_replica first, so a directory URL or an empty replica fails clearly."""
+    open_replica(args.replica)
+    return connect(args.replica, time=args.time, txid=args.txid)
+
+
 def _run_query(args: argparse.Namespace) -> int:
-    connection = connect(args.replica, time=args.time, txid=args.txid)
-    cursor = connection.execute(args.sql)
-    try:
-        columns = [d[0] for d in cursor.getdescription()]
-    except apsw.ExecutionCompleteError:
-        return 0
-    write_rows(columns, cursor, args.format)
+    columns, rows = query(_connect(args), args.sql)
+    if columns:  # a statement without result columns prints nothing; an empty result prints its header
+        write_rows(columns, rows, args.format)
     return 0
 
 
@@ -106,12 +107,10 @@ def _run_history(args: argparse.Namespace) -> int:
         json.dump(rows, sys.stdout, indent=1)
         sys.stdout.write("\n")
         return 0
-    columns = ["txid", "time (UTC)", "local time", "age", "level", "size", "db_size"]
+    columns = ["txid", "time (UTC)", "local time", "age", "level", "file size", "db size"]
     rows = [(format_txid(e.txid), format_time(e.timestamp),
-             e.timestamp.astimezone().strftime("%Y-%m-%d %H:%M:%S %Z"), _age(now - e.timestamp),
+             e.timestamp.astimezone().strftime("%Y-%m-%d %H:%M:%S %Z"), age_text(now - e.timestamp),
              e.level, e.file_size, e.db_size) for e in entries]
-    if args.format == "csv":
-        rows = [(r[0], r[1], r[2], r[3], r[4], r[5], r[6]) for r in rows]
     write_rows(columns, rows, args.format)
     return 0
 
@@ -173,11 +172,12 @@ def _text_row(row: dict[str, Any] | None) -> str | None:
 def _run_shell(args: argparse.Namespace) -> int:
     from .shell import run_shell
 
-    return run_shell(connect(args.replica, time=args.time, txid=args.txid))
+    return run_shell(_connect(args))
 
 
 # -- output --------------------------------------------------------------------
-def _age(delta: Any) -> str:
+def age_text(delta: Any) -> str:
+    """A short relative age ('42s ago', '5m ago', '3h ago', '2d ago')."""
     seconds = int(delta.total_seconds())
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if seconds >= size:
@@ -197,12 +197,15 @@ def write_rows(columns: Sequence[str], rows: Iterable[Sequence[Any]], fmt: str, 
         json.dump([dict(zip(columns, map(_jsonable, row))) for row in rows], out, indent=1)
         out.write("\n")
         return
-    text = [[_cell(v) for v in row] for row in rows]
+    values = [list(row) for row in rows]
+    text = [[_cell(v) for v in row] for row in values]
     widths = [max([len(c)] + [len(r[i]) for r in text]) for i, c in enumerate(columns)]
-    out.write("  ".join(c.ljust(w) for c, w in zip(columns, widths)).rstrip() + "\n")
+    numeric = [all(isinstance(r[i], (int, float)) for r in values if r[i] is not None)
+               for i in range(len(columns))]
+    out.write("  ".join(c.rjust(w) if n else c.ljust(w) for c, w, n in zip(columns, widths, numeric)).rstrip() + "\n")
     out.write("  ".join("-" * w for w in widths) + "\n")
     for row in text:
-        out.write("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip() + "\n")
+        out.write("  ".join(v.rjust(w) if n else v.ljust(w) for v, w, n in zip(row, widths, numeric)).rstrip() + "\n")
 
 
 def _cell(value: Any) -> str:

@@ -31,7 +31,12 @@ def replica_uri(url: str, *, label: str | None = None, time: str | None = None, 
 
 
 def connect(url: str, *, time: str | None = None, txid: str | None = None, label: str | None = None) -> apsw.Connection:
-    """A read-only APSW connection on a replica, at `latest` unless a time or TXID is given."""
+    """A read-only APSW connection on a replica, at `latest` unless a time or TXID is given.
+
+    For a directory of replicas (a URL ending in `/`), `label` names the database in it.
+    """
+    if url.endswith("/") and not label:
+        raise ReplicaError(f"{url} names a directory of replicas; pass label='my.db' to pick one")
     ensure_registered()
     return apsw.Connection(replica_uri(url, label=label, time=time, txid=txid),
                            flags=apsw.SQLITE_OPEN_READONLY | apsw.SQLITE_OPEN_URI)

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import threading
 import time
-from bisect import bisect_right
 from concurrent.futures import Executor
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Callable, Iterable, Sequence
 
 from cachetools import LRUCache

@@ -2,65 +2,105 @@
 
 from __future__ import annotations
 
+import os
+from datetime import datetime, timezone
+
 import apsw
 import apsw.shell
 
-from .timeparse import format_time, format_txid
-from .vfs import file_of
+from .cli import age_text
+from .errors import ReplicaError
+from .timeparse import format_time, format_txid, parse_time
+from .vfs import ReplicaFile, file_of
+
+INTRO = ("litestream-vfs shell on {url}\n"
+         "Enter SQL, or .help. Move in time with .time WHEN, .txid TXID, .latest; "
+         "see the states with .history, the requests with .stats.\n")
 
 
 class LitestreamShell(apsw.shell.Shell):
-    """The prompt names the state being read; .time/.txid/.latest/.history/.stats move and inspect."""
+    """The prompt names the state being read; .time/.txid/.latest/.history/.stats move and inspect.
 
-    def _file(self):
-        return file_of(self.db)
+    Everything else is APSW's shell, so .tables, .schema, .mode, .output... work as usual.
+    """
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        self._our_prompt: str | None = None
+        if "NO_COLOR" in os.environ:  # https://no-color.org, as APSW's own command line honours it
+            self.command_colour(["off"])
+
+    def _file(self) -> ReplicaFile:
+        try:
+            return file_of(self.db)
+        except ReplicaError:
+            raise self.Error("the current database is not a Litestream replica (was .open used?)") from None
 
     def get_complete_line(self):  # noqa: D401 - APSW's hook for reading input
-        state = self._file().state
-        mode = "latest" if self._file().following else "pinned"
-        self.prompt = f"litestream {format_txid(state.txid)} {mode}> "
+        """Refresh the prompt (unless the user set one with .prompt) before reading a line."""
+        if self.prompt in ("sqlite> ", self._our_prompt):
+            try:
+                file = file_of(self.db)
+            except ReplicaError:  # .open switched to an ordinary database
+                self.prompt = "sqlite> "
+            else:
+                mode = "latest" if file.following else "pinned"
+                self.prompt = f"{file.label}@{format_txid(file.state.txid)} ({mode})> "
+            self._our_prompt = self.prompt
         return super().get_complete_line()
 
-    def _pragma(self, name: str, value: str) -> None:
+    def _travel(self, pragma: str, value: str) -> None:
+        self._file()
         escaped = value.replace("'", "''")
-        (result,), = self.db.execute(f"PRAGMA {name}='{escaped}'").fetchall()
+        self.db.execute(f"PRAGMA {pragma}='{escaped}'").fetchall()
         self.write(self.stdout, f"now reading {self._describe()}\n")
 
     def _describe(self) -> str:
-        state = self._file().state
-        return f"TXID {format_txid(state.txid)} at {format_time(state.timestamp)}"
+        file = self._file()
+        state = file.state
+        following = " (following latest)" if file.following else ""
+        return f"TXID {format_txid(state.txid)} at {format_time(state.timestamp)}{following}"
 
     def command_time(self, cmd):
-        """time WHEN: read the last state at or before WHEN (RFC 3339, 'latest', or e.g. '10 minutes ago')"""
+        """time ?WHEN?: read the last state at or before WHEN (RFC 3339, 'latest', or e.g. '10 minutes ago'); no WHEN: show the state"""
         if not cmd:
             self.write(self.stdout, self._describe() + "\n")
             return
-        self._pragma("litestream_time", " ".join(cmd))
+        self._travel("litestream_time", " ".join(cmd))
 
     def command_txid(self, cmd):
-        """txid TXID: read exactly the state with this TXID (hex)"""
+        """txid ?TXID?: read exactly the state with this TXID (hex); no TXID: show the state"""
+        if not cmd:
+            self.write(self.stdout, self._describe() + "\n")
+            return
         if len(cmd) != 1:
-            raise self.Error("txid takes one TXID")
-        self._pragma("litestream_txid", cmd[0])
+            raise self.Error("txid takes one TXID, e.g. .txid 000000000000002a")
+        self._travel("litestream_txid", cmd[0])
 
     def command_latest(self, cmd):
         """latest: follow the newest state again (new transactions appear as they arrive)"""
-        self._pragma("litestream_time", "latest")
+        self._travel("litestream_time", "latest")
 
     def command_history(self, cmd):
-        """history: list every restorable state (TXID, time, level, sizes); * marks the one being read"""
+        """history: every restorable state (TXID, time, age, level, sizes); * marks the one being read"""
+        self._file()
+        now = datetime.now(timezone.utc)
+        self.write(self.stdout, f"  {'txid':<16}  {'time (UTC)':<24}  {'age':>9}  level  {'file size':>10}  {'db size':>12}\n")
         for txid, time, level, size, db_size, current in self.db.execute("SELECT * FROM litestream_history"):
             mark = "*" if current else " "
-            self.write(self.stdout, f"{mark} {txid}  {time}  L{level}  {size:>10}  {db_size:>12}\n")
+            age = age_text(now - parse_time(time))
+            self.write(self.stdout, f"{mark} {txid}  {time}  {age:>9}  L{level:<4}  {size:>10}  {db_size:>12}\n")
 
     def command_stats(self, cmd):
-        """stats: requests, bytes and cache counters of this connection and this process"""
+        """stats: requests, bytes and cache counters of this connection and of the whole process"""
+        self._file()
         for scope, name, value in self.db.execute("SELECT * FROM litestream_stats"):
-            self.write(self.stdout, f"{scope:<10} {name:<16} {value}\n")
+            shown = f"{value:.3f}" if isinstance(value, float) else str(value)
+            self.write(self.stdout, f"{scope:<10}  {name:<16}  {shown:>12}\n")
 
 
 def run_shell(connection: apsw.Connection) -> int:
+    """Run the shell on `connection` until EOF or .exit; returns the exit status."""
     shell = LitestreamShell(db=connection)
-    shell.cmdloop(intro=f"litestream-vfs shell on {file_of(connection).replica.storage.url}\n"
-                        "Enter SQL, '.help' for commands; '.time', '.txid', '.latest', '.history', '.stats' travel in time.")
+    shell.cmdloop(intro=INTRO.format(url=file_of(connection).replica.storage.url))
     return 0

@@ -1,0 +1,227 @@
+"""The `litestream-vfs` command line, run as a real subprocess (real exit codes, real stderr).
+
+Expected values come from the real `litestream restore` of the same state.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import apsw
+import pexpect
+import pytest
+
+from support.replicas import ReplicaFixture
+
+ROCK = "SELECT count(*) AS n, max(UnitPrice) AS price FROM Track WHERE GenreId = 1"
+
+
+def cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """Run `python -m litestream_vfs.cli ARGS`; `env` replaces the environment when given."""
+    return subprocess.run([sys.executable, "-m", "litestream_vfs.cli", *args], capture_output=True, text=True,
+                          env=env if env is not None else os.environ.copy(), cwd=cwd, stdin=subprocess.DEVNULL,
+                          timeout=120, check=False)
+
+
+def truth(fixture: ReplicaFixture, txid: int, sql: str) -> list[tuple]:
+    """Rows of `sql` on the real `litestream restore` of `txid`."""
+    connection = apsw.Connection(str(fixture.restore(txid)), flags=apsw.SQLITE_OPEN_READONLY)
+    try:
+        return connection.execute(sql).fetchall()
+    finally:
+        connection.close()
+
+
+def step(fixture: ReplicaFixture, name: str) -> int:
+    return dict(fixture.step_txids)[name]
+
+
+def history(fixture: ReplicaFixture) -> list[dict]:
+    result = cli("history", fixture.url, "--format", "json")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, *culprits: str) -> None:
+    """Exit 1, exactly one stderr line naming every culprit, no traceback, nothing on stdout."""
+    assert result.returncode == 1, (result.returncode, result.stderr)
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("litestream-vfs: error: ")
+    for culprit in culprits:
+        assert culprit in lines[0]
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""
+
+
+# -- happy paths -----------------------------------------------------------------
+def test_query_formats_match_ground_truth(file_replica):
+    latest = file_replica.litestream_txids()[-1]
+    (count, price), = truth(file_replica, latest, ROCK)
+
+    as_json = cli("query", file_replica.url, ROCK, "--format", "json")
+    assert as_json.returncode == 0, as_json.stderr
+    assert json.loads(as_json.stdout) == [{"n": count, "price": price}]
+
+    as_csv = cli("query", file_replica.url, ROCK, "--format", "csv")
+    assert list(csv.reader(io.StringIO(as_csv.stdout))) == [["n", "price"], [str(count), str(price)]]
+
+    table = cli("query", file_replica.url, ROCK).stdout.splitlines()
+    assert table[0].split() == ["n", "price"]
+    assert set(table[1]) == {"-", " "}
+    assert table[2].split() == [str(count), str(price)]
+
+
+def test_query_at_txid_and_at_a_time_copied_from_history(file_replica):
+    before = step(file_replica, "reprice rock") - 1
+    expected = truth(file_replica, before, ROCK)
+    assert expected != truth(file_replica, step(file_replica, "reprice rock"), ROCK)
+
+    by_txid = cli("query", file_replica.url, ROCK, "--txid", f"{before:x}", "--format", "json")
+    assert [tuple(row.values()) for row in json.loads(by_txid.stdout)] == expected
+
+    when = next(entry["time"] for entry in history(file_replica) if int(entry["txid"], 16) == before)
+    by_time = cli("query", file_replica.url, ROCK, "--time", when, "--format", "json")
+    assert [tuple(row.values()) for row in json.loads(by_time.stdout)] == expected
+
+
+def test_query_with_no_matching_rows_still_names_the_columns(file_replica):
+    empty = "SELECT GenreId, Name FROM Genre WHERE GenreId < 0"
+    assert json.loads(cli("query", file_replica.url, empty, "--format", "json").stdout) == []
+    assert cli("query", file_replica.url, empty, "--format", "csv").stdout == "GenreId,Name\n"
+    assert cli("query", file_replica.url, empty).stdout.splitlines()[0].split() == ["GenreId", "Name"]
+
+
+def test_history_for_programs_and_people(file_replica):
+    entries = history(file_replica)
+    assert [int(e["txid"], 16) for e in entries] == file_replica.litestream_txids()
+    assert all(set(e) == {"txid", "time", "level", "size", "db_size"} for e in entries)
+    assert [e["time"] for e in entries] == sorted(e["time"] for e in entries)
+
+    lines = cli("history", file_replica.url).stdout.splitlines()
+    assert lines[0].split()[:4] == ["txid", "time", "(UTC)", "local"]
+    rows = lines[2:]
+    assert len(rows) == len(entries)
+    for row, entry in zip(rows, entries):
+        assert row.startswith(f"{entry['txid']}  {entry['time']}  ")
+        assert " ago " in row
+    assert len({len(row) for row in rows}) == 1  # aligned: numbers right-aligned to one width
+
+
+def test_restore_writes_the_state_litestream_restores(file_replica, tmp_path):
+    txid = step(file_replica, "vacuum")
+    out = tmp_path / "restored.db"
+    result = cli("restore", file_replica.url, "-o", str(out), "--txid", f"{txid:016x}")
+    assert result.returncode == 0, result.stderr
+    assert out.read_bytes() == file_replica.restore(txid).read_bytes()
+    assert "\r" not in result.stderr and "[#" not in result.stderr  # no progress bar into a pipe
+    assert f"{txid:016x}" in result.stderr
+
+
+def test_restore_shows_progress_only_on_a_terminal(file_replica, tmp_path):
+    out = tmp_path / "tty.db"
+    child = pexpect.spawn(sys.executable, ["-m", "litestream_vfs.cli", "restore", file_replica.url, "-o", str(out)],
+                          encoding="utf-8", timeout=60, dimensions=(24, 200))
+    child.expect(r"restoring TXID [0-9a-f]{16} .*\[#+\.*\] +\d+\.\d%")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    assert out.read_bytes() == file_replica.restore(file_replica.litestream_txids()[-1]).read_bytes()
+
+
+def test_validate_passes_on_a_real_replica(file_replica):
+    result = cli("validate", file_replica.url)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1].startswith("OK:")
+    assert sum(line.startswith("ok   L") for line in result.stdout.splitlines()) == len(file_replica.ltx_files())
+
+
+# -- errors: one line, exit 1, no traceback --------------------------------------
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_bad_url_scheme():
+    assert_one_line_error(cli("history", "bogus://bucket/db"), "bogus")
+
+
+def test_s3_without_credentials(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "LITESTREAM_"))}
+    env.update(AWS_CONFIG_FILE=str(tmp_path / "none"), AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"),
+               AWS_EC2_METADATA_DISABLED="true")
+    url = f"s3://bucket/db?endpoint=http://127.0.0.1:{_free_port()}&region=us-east-1&forcePathStyle=true"
+    assert_one_line_error(cli("query", url, "SELECT 1", env=env), "credentials", "s3://bucket/db")
+
+
+@pytest.mark.parametrize("command", ["query", "shell", "restore"])
+def test_unparseable_time(file_replica, tmp_path, command):
+    extra = {"query": ["SELECT 1"], "shell": [], "restore": ["-o", str(tmp_path / "x.db")]}[command]
+    result = cli(command, file_replica.url, *extra, "--time", "the day after never")
+    assert_one_line_error(result, "'the day after never'")
+    assert not (tmp_path / "x.db").exists()
+
+
+def test_time_before_history_names_the_available_states(file_replica):
+    txids = file_replica.litestream_txids()
+    result = cli("query", file_replica.url, "SELECT 1", "--time", "2001-01-01T00:00:00Z")
+    assert_one_line_error(result, "2001-01-01T00:00:00", f"{txids[0]:016x}", f"{txids[-1]:016x}")
+
+
+def test_txid_outside_history(file_replica, tmp_path):
+    beyond = f"{file_replica.litestream_txids()[-1] + 1000:016x}"
+    assert_one_line_error(cli("query", file_replica.url, "SELECT 1", "--txid", beyond), beyond)
+    out = tmp_path / "never.db"
+    assert_one_line_error(cli("restore", file_replica.url, "-o", str(out), "--txid", beyond), beyond)
+    assert not out.exists()
+
+
+def test_malformed_txid(file_replica):
+    assert_one_line_error(cli("query", file_replica.url, "SELECT 1", "--txid", "xyz"), "'xyz'")
+
+
+def test_restore_refuses_to_overwrite(file_replica, tmp_path):
+    out = tmp_path / "precious.db"
+    out.write_bytes(b"keep me")
+    assert_one_line_error(cli("restore", file_replica.url, "-o", str(out)), str(out))
+    assert out.read_bytes() == b"keep me"
+
+
+@pytest.mark.parametrize("command", ["query", "history", "restore", "validate", "shell", "log"])
+def test_empty_missing_and_directory_urls(tmp_path, command):
+    empty, missing = tmp_path / "empty", tmp_path / "missing"
+    empty.mkdir()
+    extra = {"query": ["SELECT 1"], "restore": ["-o", str(tmp_path / "out.db")]}.get(command, [])
+    assert_one_line_error(cli(command, str(empty), *extra), str(empty))
+    assert_one_line_error(cli(command, str(missing), *extra), str(missing))
+    assert_one_line_error(cli(command, f"{tmp_path}/", *extra), "directory of replicas")
+
+
+def test_sql_error_is_one_line(file_replica):
+    assert_one_line_error(cli("query", file_replica.url, "SELECT nope FROM Track"), "nope")
+
+
+def test_writes_are_refused(file_replica):
+    assert_one_line_error(cli("query", file_replica.url, "DELETE FROM Track"), "readonly")
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    result = cli("--debug", "history", str(tmp_path / "missing"))
+    assert result.returncode != 0
+    assert "Traceback" in result.stderr and str(tmp_path / "missing") in result.stderr
+
+
+@pytest.mark.parametrize("args", [[], ["query"], ["query", "x", "SELECT 1", "--time", "now", "--txid", "1"],
+                                  ["history", "x", "--format", "xml"]])
+def test_usage_errors_exit_2(args):
+    result = cli(*args)
+    assert result.returncode == 2
+    assert "usage: litestream-vfs" in result.stderr and "Traceback" not in result.stderr
