@@ -1,0 +1,376 @@
+"""Render benchmarks/REPORT.md from one results JSON (see run.py for how it is produced).
+
+    python benchmarks/report.py benchmarks/results/<timestamp>.json
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+QUERY_SCENARIOS = ("chinook_pk", "chinook_join", "events_point", "events_range", "events_count",
+                   "events_scan")
+
+
+@dataclass(frozen=True)
+class Run:
+    """One engine on one scenario at one latency, with convenient accessors."""
+
+    data: dict
+
+    @property
+    def engine(self) -> str:
+        return self.data["engine"]
+
+    def phase(self, name: str) -> dict | None:
+        return next((p for p in self.data["phases"] if p["phase"] == name), None)
+
+    def phases(self, *names: str) -> list[dict]:
+        return [p for p in (self.phase(n) for n in names) if p is not None]
+
+    def seconds(self, *names: str) -> float | None:
+        found = self.phases(*names)
+        return sum(p["seconds"] for p in found) if len(found) == len(names) else None
+
+    def count(self, kind: str, *names: str) -> int:
+        return sum(p["requests"].get(kind, 0) for p in self.phases(*names))
+
+    def requests(self, *names: str) -> int:
+        return sum(sum(p["requests"].values()) for p in self.phases(*names))
+
+    def bytes(self, *names: str) -> int:
+        return sum(p["bytes"] for p in self.phases(*names))
+
+    def network(self, *names: str) -> float:
+        return sum(p.get("network_seconds", 0.0) for p in self.phases(*names))
+
+    def waves(self, *names: str) -> int:
+        return sum(p["waves"] for p in self.phases(*names))
+
+    def errors(self) -> list[str]:
+        found = [f"{p['phase']}: {p['error']}" for p in self.data["phases"] if p.get("error")]
+        return found + ([self.data["error"]] if self.data.get("error") else [])
+
+    def timed_out(self, *names: str) -> bool:
+        """Whether any of these phases (default: any phase) was cut off at the time limit."""
+        return any(p.get("timed_out") for p in self.data["phases"]
+                   if not names or p["phase"] in names)
+
+    def cold_phases(self) -> tuple[str, ...]:
+        """Phases that make up "cold": restore (if any), open, first query."""
+        return ("restore", "open", "cold") if self.engine == "restore" else ("open", "cold")
+
+
+class Results:
+    def __init__(self, data: dict) -> None:
+        self.meta = data["meta"]
+        self.runs = [Run(r) for r in data["runs"]]
+
+    def latencies(self) -> list[float]:
+        return list(dict.fromkeys(r.data["latency_ms"] for r in self.runs))
+
+    def get(self, latency: float, scenario: str, engine: str) -> Run | None:
+        return next((r for r in self.runs if r.data["latency_ms"] == latency
+                     and r.data["scenario"] == scenario and r.engine == engine), None)
+
+    def scenario_runs(self, latency: float, scenario: str) -> list[Run]:
+        return [r for r in self.runs if r.data["latency_ms"] == latency
+                and r.data["scenario"] == scenario]
+
+    def title(self, scenario: str) -> str:
+        return next((r.data["title"] for r in self.runs if r.data["scenario"] == scenario), scenario)
+
+
+def ms(seconds: float | None, lower_bound: bool = False) -> str:
+    if seconds is None:
+        return "–"
+    text = f"{seconds * 1000:,.0f}" if seconds >= 0.01 else f"{seconds * 1000:.2g}"
+    return ("> " if lower_bound else "") + text
+
+
+def ratio(numerator: float | None, denominator: float | None, lower_bound: bool = False) -> str:
+    if not numerator or not denominator:
+        return "–"
+    return ("> " if lower_bound else "") + f"{numerator / denominator:.1f}×"
+
+
+def table(header: Iterable[str], rows: Iterable[Iterable[object]]) -> list[str]:
+    head = list(header)
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return lines + [""]
+
+
+def cold_table(results: Results, latency: float) -> list[str]:
+    rows = []
+    for scenario in QUERY_SCENARIOS:
+        go = results.get(latency, scenario, "go")
+        go_total = go.seconds(*go.cold_phases()) if go else None
+        for run in results.scenario_runs(latency, scenario):
+            cold = run.cold_phases()
+            first = cold[:-1]
+            total = run.seconds(*cold)
+            cut = run.timed_out(*cold)
+            if total is None and cut:
+                total = sum(p["seconds"] for p in run.phases(*cold))
+            vs_go = ratio(go_total, total, lower_bound=bool(go and go.timed_out(*go.cold_phases())))
+            rows.append((scenario, run.engine, ms(run.seconds(*first)), ms(run.seconds("cold"), cut),
+                         ms(total, cut), run.count("GET", *cold), run.count("LIST", *cold),
+                         run.requests(*cold) - run.count("GET", *cold) - run.count("LIST", *cold),
+                         f"{run.bytes(*cold) / 1024:,.0f}", run.waves(*cold),
+                         ms(run.network(*cold)) if run.requests(*cold) else "–",
+                         "–" if run.engine == "go" else vs_go))
+    return table(("scenario", "engine", "open ms", "query ms", "total ms", "GETs", "LISTs",
+                  "other req", "KiB", "round trips", "on network ms", "Go ÷ this (time)"), rows)
+
+
+def warm_table(results: Results, latency: float) -> list[str]:
+    rows = []
+    for scenario in QUERY_SCENARIOS:
+        local = results.get(latency, scenario, "local")
+        local_warm = local.seconds("warm") if local else None
+        for run in results.scenario_runs(latency, scenario):
+            if run.phase("warm") is None:
+                continue
+            rows.append((scenario, run.engine, ms(run.seconds("warm")), run.requests("warm"),
+                         ms(run.seconds("conn2_open", "conn2")),
+                         run.requests("conn2_open", "conn2"), ratio(run.seconds("warm"), local_warm)))
+    return table(("scenario", "engine", "warm query ms (best)", "warm requests",
+                  "2nd connection ms", "2nd connection requests", "warm ÷ local"), rows)
+
+
+def time_jump_table(results: Results, latency: float) -> list[str]:
+    rows = []
+    for run in results.scenario_runs(latency, "chinook_time"):
+        cold, jump = run.phase("cold"), run.phase("jump")
+        differs = "yes" if cold and jump and cold.get("digest") != jump.get("digest") else "NO"
+        rows.append((run.engine, ms(run.seconds("open", "cold")),
+                     ms(run.seconds("set_time", "jump")), run.count("GET", "set_time", "jump"),
+                     run.count("LIST", "set_time", "jump"), run.waves("set_time", "jump"),
+                     differs if not run.errors() else "error: " + run.errors()[0][:120]))
+    return table(("engine", "open + latest query ms", "jump + query ms", "GETs", "LISTs",
+                  "round trips", "older result differs"), rows)
+
+
+def polling_table(results: Results, latency: float) -> list[str]:
+    rows = []
+    for run in results.scenario_runs(latency, "polling"):
+        idle = run.phase("idle")
+        if idle is None:
+            rows.append((run.engine, "–", "–", "–", "; ".join(run.errors())[:160]))
+            continue
+        lists = idle["requests"].get("LIST", 0)
+        rows.append((run.engine, f"{idle['seconds']:.1f}", lists, f"{lists / idle['seconds']:.2f}",
+                     sum(idle["requests"].values()) - lists))
+    return table(("engine", "idle s", "LISTs", "LISTs/s (2 connections, 1 replica)",
+                  "other requests"), rows)
+
+
+def empty_table(results: Results, latency: float) -> list[str]:
+    rows = []
+    for run in results.scenario_runs(latency, "empty_replica"):
+        spent = sum(p["seconds"] for p in run.data["phases"] if p["phase"] != "load")
+        errors = run.errors()
+        outcome = errors[0] if errors else "no error: opened and queried"
+        rows.append((run.engine, ms(spent, run.timed_out()), run.requests("open", "cold"),
+                     outcome.replace("|", "\\|")[:200]))
+    return table(("engine", "time to outcome ms", "requests", "outcome"), rows)
+
+
+def correctness(results: Results) -> list[str]:
+    """Scenario phases where engines returned different rows (or failed)."""
+    problems = []
+    for latency in results.latencies():
+        for scenario in QUERY_SCENARIOS + ("chinook_time",):
+            runs = results.scenario_runs(latency, scenario)
+            for phase in ("cold", "warm", "conn2", "jump"):
+                digests = {r.engine: r.phase(phase).get("digest") for r in runs
+                           if r.phase(phase) and not r.phase(phase).get("error")}
+                if len(set(digests.values())) > 1:
+                    problems.append(f"{latency:g} ms {scenario} {phase}: rows differ {digests}")
+            for run in runs:
+                if not run.timed_out():
+                    problems += [f"{latency:g} ms {scenario} {run.engine}: {e}" for e in run.errors()]
+    cut = [f"{r.data['latency_ms']:g} ms {r.data['scenario']} {r.engine}" for r in results.runs
+           if r.timed_out() and r.data["scenario"] != "empty_replica"]
+    notes = [f"Cut off at their time limit (not errors): {', '.join(cut)}."] if cut else []
+    return (problems or ["Every engine returned the same rows for every query phase; "
+                         "no errors."]) + notes
+
+
+@dataclass(frozen=True)
+class Target:
+    work: str
+    goal: str
+    measured: str
+    met: bool | None
+
+
+def targets(results: Results, latency: float) -> list[Target]:
+    """The DESIGN.md "numbers to beat", checked against this run at `latency`."""
+    def run(scenario: str, engine: str) -> Run | None:
+        return results.get(latency, scenario, engine)
+
+    found: list[Target] = []
+    ours, go = run("chinook_pk", "ours"), run("chinook_pk", "go")
+    if ours:
+        waves = ours.waves("open")
+        found.append(Target("cold open (Chinook)", "≤ 3 sequential round trips",
+                            f"{waves} round trips, {ours.requests('open')} requests, "
+                            f"{ms(ours.seconds('open'))} ms (Go: {ms(go.seconds('open')) if go else '–'} ms, "
+                            f"{go.requests('open') if go else '–'} requests)", waves <= 3))
+    ours, go = run("chinook_join", "ours"), run("chinook_join", "go")
+    if ours and go:
+        speedup = go.seconds("cold") / ours.seconds("cold")
+        gets = ours.count("GET", "cold")
+        found.append(Target("join + aggregate, cold (Chinook)", "≥ 5× faster than Go, ≤ 10 GETs",
+                            f"query {ms(ours.seconds('cold'))} ms vs Go {ms(go.seconds('cold'))} ms "
+                            f"= {speedup:.1f}×; {gets} GETs (Go {go.count('GET', 'cold')})",
+                            speedup >= 5 and gets <= 10))
+    second = [(s, r.requests("conn2_open", "conn2")) for s in QUERY_SCENARIOS
+              if (r := run(s, "ours")) and r.phase("conn2")]
+    if second:
+        found.append(Target("second connection in the same process", "no requests",
+                            ", ".join(f"{s}: {n}" for s, n in second),
+                            all(n == 0 for _, n in second)))
+    ours, go = run("events_point", "ours"), run("events_point", "go")
+    depths = results.meta["datasets"].get("events", {})
+    if ours and depths:
+        levels = depths["depth_table"] + depths["depth_index"]
+        waves = ours.waves("cold")
+        found.append(Target("point lookup via index", "one round trip per B-tree level "
+                            f"(index {depths['depth_index']} + table {depths['depth_table']} = {levels})",
+                            f"{waves} round trips, {ours.count('GET', 'cold')} GETs, "
+                            f"{ms(ours.seconds('cold'))} ms (Go {ms(go.seconds('cold')) if go else '–'} ms, "
+                            f"{go.count('GET', 'cold') if go else '–'} GETs)", waves <= levels))
+    ours, go = run("events_range", "ours"), run("events_range", "go")
+    if ours and go:
+        speedup = go.seconds("cold") / ours.seconds("cold")
+        found.append(Target("1,000-row range via index", "≥ 5× faster than Go",
+                            f"{ms(ours.seconds('cold'))} ms vs Go {ms(go.seconds('cold'))} ms = "
+                            f"{speedup:.1f}×; {ours.count('GET', 'cold')} GETs "
+                            f"(Go {go.count('GET', 'cold')})", speedup >= 5))
+    ours, restore = run("events_count", "ours"), run("events_count", "restore")
+    if ours and restore:
+        restore_s = restore.seconds("restore")
+        total = ours.seconds("open", "cold")
+        gets = ours.count("GET", "open", "cold")
+        found.append(Target("full count(*), events table", "≤ 1.5× `litestream restore` time, ≤ 50 GETs",
+                            f"open + query {ms(total)} ms vs restore {ms(restore_s)} ms = "
+                            f"{total / restore_s:.2f}×; {gets} GETs", total <= 1.5 * restore_s and gets <= 50))
+    ours = run("polling", "ours")
+    if ours and ours.phase("idle"):
+        idle = ours.phase("idle")
+        rate = idle["requests"].get("LIST", 0) / idle["seconds"]
+        found.append(Target("background polling", "≤ 1 LIST/s per replica per process",
+                            f"{rate:.2f} LISTs/s with 2 connections on one replica", rate <= 1.0))
+    ours = run("empty_replica", "ours")
+    if ours:
+        spent = sum(p["seconds"] for p in ours.data["phases"] if p["phase"] != "load")
+        errors = ours.errors()
+        found.append(Target("opening an empty replica", "clear error in under a second",
+                            f"{ms(spent)} ms: {errors[0][:160] if errors else 'no error'}",
+                            bool(errors) and spent < 1.0 and not ours.timed_out()))
+    warm = [(s, r.seconds("warm") / l.seconds("warm")) for s in QUERY_SCENARIOS
+            if (r := run(s, "ours")) and (l := run(s, "local")) and r.seconds("warm")
+            and l.seconds("warm")]
+    if warm:
+        found.append(Target("warm, cached queries", "≤ 1.3× a local APSW database",
+                            ", ".join(f"{s} {x:.1f}×" for s, x in warm),
+                            all(x <= 1.3 for _, x in warm)))
+    return found
+
+
+def observations(results: Results, latency: float) -> list[str]:
+    """Where our cold time goes: client setup before the first request, network, the rest."""
+    lines = []
+    for scenario in QUERY_SCENARIOS + ("chinook_time",):
+        run = results.get(latency, scenario, "ours")
+        if run is None or run.phase("open") is None:
+            continue
+        log = run.phase("open").get("log") or []
+        setup = log[0][3] / 1000 if log else None
+        cold = run.cold_phases()
+        total = run.seconds(*cold) or 0.0
+        network = run.network(*cold)
+        gaps = run.waves(*cold)
+        lines.append(f"- {scenario}: {ms(total)} ms cold, of which {ms(setup)} ms before the first "
+                     f"request of the open, {ms(network)} ms with a request in flight "
+                     f"({gaps} round trips), {ms(total - network - (setup or 0))} ms other client work.")
+    return lines
+
+
+def render(results: Results, source: str) -> str:
+    meta, machine = results.meta, results.meta["machine"]
+    lines = ["# Benchmark report: litestream-vfs vs Litestream's Go VFS", "",
+             f"Generated by `benchmarks/report.py` from `{source}`. Re-run with:", "",
+             f"    {meta['command']}", "",
+             f"Started {meta['started']}, took {meta['duration_seconds']:.0f} s. "
+             f"Commit `{machine['commit']}`{' (with uncommitted changes)' if machine['dirty'] else ''}.",
+             "", "## Machine", ""]
+    lines += table(("fact", "value"), [(k, v) for k, v in machine.items() if k not in ("commit", "dirty")])
+    lines += ["## Datasets", ""]
+    lines += table(("name", "bytes", "rows", "notes"), [
+        (name, f"{facts['bytes']:,}", f"{facts['rows']:,}" if facts["rows"] else "–",
+         ", ".join(f"{k}={v}" for k, v in facts.items() if k not in ("bytes", "rows") and v))
+        for name, facts in meta["datasets"].items()])
+    lines += [
+        "Both replicas are written by the real `litestream replicate -once` (0.5.17) straight to "
+        "SeaweedFS; every engine then reads them through a proxy that adds the stated latency to "
+        "each request. `events(id INTEGER PRIMARY KEY, user_id, created, payload)` has an index on "
+        "`user_id`; user ids follow insertion order (4 rows per user), so a user_id range touches "
+        "adjacent table pages. Chinook got two more transactions after its snapshot; "
+        "`older_time` is an instant between them.", "",
+        "## How to read the tables", "",
+        "- Engines: **ours** = this package; **go** = Litestream's Go VFS extension 0.5.17; "
+        "**restore** = `litestream restore` through the proxy, then a local query (its open "
+        "column includes the restore); **local** = APSW on the source file (OS cache warm).",
+        "- Every engine run is a fresh child process: *cold* means no in-process cache. "
+        "*open* is `apsw.Connection(...)`, *query* the first execution of the query. "
+        "GETs/LISTs/other/KiB/round trips come from the proxy log for open + first query; "
+        "*round trips* are waves of non-overlapping requests (requests in flight together "
+        "count once). *on network* is the time at least one request was in flight; the rest "
+        "of *total* is spent in the client (CPU, imports, client setup).",
+        "- *warm*: the same query again on the same connection (best of several). "
+        "*2nd connection*: a new connection in the same process, opened and queried.",
+        "- A `>` marks a run cut off at its time limit (the Go VFS on full scans): the "
+        "numbers are what it did until then.", ""]
+    for latency in results.latencies():
+        lines += [f"## {latency:g} ms per request", "", "### Cold", ""]
+        lines += cold_table(results, latency)
+        lines += ["### Warm and second connection", ""]
+        lines += warm_table(results, latency)
+        lines += ["### Time travel (`PRAGMA litestream_time` to the older Chinook state)", ""]
+        lines += time_jump_table(results, latency)
+        lines += ["### Background polling", ""]
+        lines += polling_table(results, latency)
+        lines += ["### Empty replica", ""]
+        lines += empty_table(results, latency)
+    latency = 20.0 if 20.0 in results.latencies() else results.latencies()[0]
+    lines += [f"## Targets from DESIGN.md (at {latency:g} ms)", ""]
+    lines += table(("work", "target", "measured (ours)", "met"), [
+        (t.work, t.goal, t.measured.replace("|", "\\|"),
+         "–" if t.met is None else ("**yes**" if t.met else "**no**"))
+        for t in targets(results, latency)])
+    lines += [f"## Where our cold time goes (at {latency:g} ms)", ""]
+    lines += observations(results, latency) + [""]
+    lines += ["## Correctness cross-check", ""]
+    lines += [f"- {p}" for p in correctness(results)] + [""]
+    return "\n".join(lines)
+
+
+def write_report(results_path: Path, report_path: Path) -> None:
+    results = Results(json.loads(results_path.read_text()))
+    try:
+        source = str(results_path.resolve().relative_to(HERE.parent))
+    except ValueError:
+        source = str(results_path)
+    report_path.write_text(render(results, source))
+
+
+if __name__ == "__main__":
+    write_report(Path(sys.argv[1]), HERE / "REPORT.md")
