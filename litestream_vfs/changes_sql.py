@@ -31,7 +31,7 @@ def to_json(value: dict[str, Any] | None) -> str | None:
 
 def _log(connection_ref: weakref.ReferenceType) -> object:
     def litestream_log(table_name: str | None = None, schema: str = "main") -> Iterator[tuple]:
-        url = file_of(connection_ref(), schema).replica.storage.url
+        url = file_of(connection_ref(), schema).replica.source_url
         for change in change_log(url, table=table_name):
             for name, pages in change.tables.items():
                 yield (format_txid(change.txid), format_time(change.time), change.level,
@@ -44,7 +44,7 @@ def _log(connection_ref: weakref.ReferenceType) -> object:
 
 def _diff(connection_ref: weakref.ReferenceType) -> object:
     def litestream_diff(table_name: str, from_state: str, to_state: str, schema: str = "main") -> Iterator[tuple]:
-        url = file_of(connection_ref(), schema).replica.storage.url
+        url = file_of(connection_ref(), schema).replica.source_url
         for row in diff(url, table_name, from_state, to_state):
             yield (row["change"], to_json(row["key"]), to_json(row["before"]), to_json(row["after"]))
 

@@ -121,6 +121,7 @@ class Process:
             found = self._replicas.get(key)
             if found is None:
                 replica = Replica(open_storage(url, db_name), self.cache, self.pool)
+                replica.source_url = url + db_name if url.endswith("/") and db_name else url
                 found = (replica, Poller(replica, self.settings.poll_seconds))
                 self._replicas[key] = found
             return found

@@ -90,6 +90,9 @@ class Replica:
         self.disk: DiskCache | None = None
         #: Everything done for this replica in this process, background polls included.
         self.counters = Counters()
+        #: The URL this replica was opened with, credentials included: for reopening it
+        #: (e.g. a second connection at another state); never printed (`storage.url` is).
+        self.source_url = storage.url
 
     # -- listing ---------------------------------------------------------
     def chains_for(self, charge: Charge = ()) -> Chains:
