@@ -28,7 +28,7 @@ from .errors import ReplicaError
 from .pages import FileMeta, PageLocation
 from .replica import Replica, State
 from .storage.base import LtxObject
-from .timeparse import format_txid, parse_time, parse_txid
+from .timeparse import is_latest, format_txid, parse_time, parse_txid
 from .vfs import file_of
 
 #: The name given to pages that no b-tree owns (free pages, pointer maps, the lock page).
@@ -41,10 +41,12 @@ _SCHEMA_COOKIE = 40
 
 # -- resolving what the user typed ------------------------------------------------
 def resolve_state(replica: Replica, when: str | int) -> State:
-    """A state from an int TXID, hex TXID text (up to 16 digits, 0x optional), or time text."""
+    """A state from an int TXID, hex TXID text (up to 16 digits, 0x optional), `latest`, or time text."""
     if isinstance(when, int):
         return replica.state(when)
     text = when.strip()
+    if is_latest(text):
+        return replica.latest()
     if _TXID_TEXT.match(text):
         return replica.state(parse_txid(text))
     return replica.state_at(parse_time(text))

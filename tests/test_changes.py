@@ -179,3 +179,12 @@ def test_cli_diff_formats_and_errors(file_replica: ReplicaFixture, capsys: pytes
     assert cli.main(["diff", url, "no_such_table", "--from", format_txid(a), "--to", format_txid(b)]) == 1
     err = capsys.readouterr().err
     assert "no_such_table" in err and "Traceback" not in err
+
+
+def test_diff_to_latest_names_the_newest_state(file_replica):
+    from litestream_vfs.changes import resolve_state
+    from litestream_vfs.connect import open_replica
+
+    replica = open_replica(file_replica.url)
+    assert resolve_state(replica, "latest").txid == file_replica.litestream_txids()[-1]
+    assert resolve_state(replica, " now ").txid == file_replica.litestream_txids()[-1]
