@@ -14,7 +14,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import apsw
 import pexpect
 import pytest
 
@@ -29,14 +28,6 @@ def cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) 
                           env=env if env is not None else os.environ.copy(), cwd=cwd, stdin=subprocess.DEVNULL,
                           timeout=120, check=False)
 
-
-def truth(fixture: ReplicaFixture, txid: int, sql: str) -> list[tuple]:
-    """Rows of `sql` on the real `litestream restore` of `txid`."""
-    connection = apsw.Connection(str(fixture.restore(txid)), flags=apsw.SQLITE_OPEN_READONLY)
-    try:
-        return connection.execute(sql).fetchall()
-    finally:
-        connection.close()
 
 
 def step(fixture: ReplicaFixture, name: str) -> int:
@@ -64,7 +55,7 @@ def assert_one_line_error(result: subprocess.CompletedProcess, *culprits: str) -
 # -- happy paths -----------------------------------------------------------------
 def test_query_formats_match_ground_truth(file_replica):
     latest = file_replica.litestream_txids()[-1]
-    (count, price), = truth(file_replica, latest, ROCK)
+    (count, price), = file_replica.truth(latest, ROCK)
 
     as_json = cli("query", file_replica.url, ROCK, "--format", "json")
     assert as_json.returncode == 0, as_json.stderr
@@ -81,8 +72,8 @@ def test_query_formats_match_ground_truth(file_replica):
 
 def test_query_at_txid_and_at_a_time_copied_from_history(file_replica):
     before = step(file_replica, "reprice rock") - 1
-    expected = truth(file_replica, before, ROCK)
-    assert expected != truth(file_replica, step(file_replica, "reprice rock"), ROCK)
+    expected = file_replica.truth(before, ROCK)
+    assert expected != file_replica.truth(step(file_replica, "reprice rock"), ROCK)
 
     by_txid = cli("query", file_replica.url, ROCK, "--txid", f"{before:x}", "--format", "json")
     assert [tuple(row.values()) for row in json.loads(by_txid.stdout)] == expected

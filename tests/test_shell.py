@@ -11,22 +11,13 @@ import re
 import sys
 from collections.abc import Iterator
 
-import apsw
 import pexpect
 import pytest
 
-from support.replicas import ReplicaFixture
 
 PROMPT = r"[^\s@]+@([0-9a-f]{16}) \((latest|pinned)\)> "
 ROCK_PRICE = "SELECT max(UnitPrice) FROM Track WHERE GenreId = 1;"
 
-
-def truth(fixture: ReplicaFixture, txid: int, sql: str) -> list[tuple]:
-    connection = apsw.Connection(str(fixture.restore(txid)), flags=apsw.SQLITE_OPEN_READONLY)
-    try:
-        return connection.execute(sql).fetchall()
-    finally:
-        connection.close()
 
 
 class Session:
@@ -72,15 +63,15 @@ def test_prompt_follows_latest_and_moves_with_txid_time_latest(shell, file_repli
     txids = file_replica.litestream_txids()
     latest = txids[-1]
     assert shell.state == (f"{latest:016x}", "latest")
-    assert shell.value(ROCK_PRICE) == str(truth(file_replica, latest, ROCK_PRICE)[0][0])
+    assert shell.value(ROCK_PRICE) == str(file_replica.truth(latest, ROCK_PRICE)[0][0])
 
     before = dict(file_replica.step_txids)["reprice rock"] - 1
     moved = shell.run(f".txid {before:x}")
     assert f"now reading TXID {before:016x}" in moved
     assert shell.state == (f"{before:016x}", "pinned")
     old_price = shell.value(ROCK_PRICE)
-    assert old_price == str(truth(file_replica, before, ROCK_PRICE)[0][0])
-    assert old_price != str(truth(file_replica, latest, ROCK_PRICE)[0][0])
+    assert old_price == str(file_replica.truth(before, ROCK_PRICE)[0][0])
+    assert old_price != str(file_replica.truth(latest, ROCK_PRICE)[0][0])
 
     history = shell.run(".history")
     current = [line for line in history.splitlines() if line.startswith("* ")]
@@ -93,7 +84,7 @@ def test_prompt_follows_latest_and_moves_with_txid_time_latest(shell, file_repli
     shell.run(f".time {times[f'{target:016x}']}")  # a time copied from .history opens that state
     assert shell.state == (f"{target:016x}", "pinned")
     email = "SELECT Email FROM Customer WHERE CustomerId = 1;"
-    assert shell.value(email) == truth(file_replica, target, email)[0][0]
+    assert shell.value(email) == file_replica.truth(target, email)[0][0]
 
     assert "following latest" in shell.run(".latest")
     assert shell.state == (f"{latest:016x}", "latest")
@@ -122,13 +113,13 @@ def test_help_lists_the_time_travel_commands(shell):
 
 def test_ordinary_dot_commands_work(shell, file_replica):
     latest = file_replica.litestream_txids()[-1]
-    tables = truth(file_replica, latest, "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+    tables = file_replica.truth(latest, "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
     assert set(shell.run(".tables").split()) == {name for name, in tables}
-    (genre_sql,), = truth(file_replica, latest, "SELECT sql FROM sqlite_master WHERE name = 'Genre'")
+    (genre_sql,), = file_replica.truth(latest, "SELECT sql FROM sqlite_master WHERE name = 'Genre'")
     assert " ".join(genre_sql.split()) in " ".join(shell.run(".schema Genre").split())
     shell.run(".mode csv")
     shell.run(".header on")
-    rows = truth(file_replica, latest, "SELECT GenreId, Name FROM Genre ORDER BY GenreId LIMIT 2")
+    rows = file_replica.truth(latest, "SELECT GenreId, Name FROM Genre ORDER BY GenreId LIMIT 2")
     assert shell.run("SELECT GenreId, Name FROM Genre ORDER BY GenreId LIMIT 2;").split() == [
         "GenreId,Name", *(f"{i},{name}" for i, name in rows)]
 
@@ -150,7 +141,7 @@ def test_shell_opens_at_a_time_given_on_the_command_line(file_replica):
     assert session.state == (f"{target:016x}", "pinned")
     session.run(".mode list")
     genres = "SELECT count(*) FROM Genre;"
-    assert session.value(genres) == str(truth(file_replica, target, genres)[0][0])
+    assert session.value(genres) == str(file_replica.truth(target, genres)[0][0])
     session.child.sendeof()
     session.child.expect(pexpect.EOF)
     session.child.close()

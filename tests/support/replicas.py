@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
+import apsw
+
 from litestream_vfs.storage.base import LtxObject, parse_ltx_name
 
 from .binaries import litestream_binary
@@ -123,6 +125,14 @@ class ReplicaFixture:
             run_restore(self.binary, self.litestream_url, out, self.env, txid)
             self._restored[txid] = out
             return out
+
+    def truth(self, txid: int | None, sql: str) -> list[tuple]:
+        """Rows of `sql` on the real `litestream restore` of `txid`."""
+        connection = apsw.Connection(str(self.restore(txid)), flags=apsw.SQLITE_OPEN_READONLY)
+        try:
+            return connection.execute(sql).fetchall()
+        finally:
+            connection.close()
 
 
 def run_restore(binary: Path, url: str, out: Path, env: dict[str, str],
