@@ -3,6 +3,15 @@
 That layout is what Litestream 0.5.17 writes (checked against its output).
 One paginated ListObjectsV2 without a delimiter lists every level at once, so
 a typical replica costs a single LIST request.
+
+Faults: botocore's own retries are off; every request (a ranged GET, a LIST
+page) goes through `retry.retry` with `BACKOFF`: up to 5 attempts, full-jitter
+backoff of at most 0.1/0.2/0.4/0.8 s, and no new attempt after 30 s. Transient
+faults (5xx, 429/SlowDown, connection resets and refusals, timeouts, bodies
+that end early) are retried; permanent ones (403, 404, other 4xx, a truncated
+object) fail at once. Timeouts: 3 s to connect, 10 s of silence on a socket
+read, so a dropped request costs at most 10 s and a read in trouble gives up
+within about 30 + 13 s, naming the object.
 """
 
 from __future__ import annotations
@@ -23,22 +32,36 @@ from botocore.exceptions import NoCredentialsError, PartialCredentialsError
 
 from ..errors import ObjectNotFound, ReplicaError, StorageError
 from .base import LEVELS, Counters, LtxObject, parse_ltx_name
-from .retry import retry
+from .retry import Backoff, retry
 from .url import ReplicaLocation
 
 T = TypeVar("T")
 
 DEFAULT_REGION = "us-east-1"
-#: Attempts per request in botocore's "standard" retry mode (throttling, 5xx).
-MAX_ATTEMPTS = 4
+#: Retry policy for every request (read at each request, so tests may swap it).
+BACKOFF = Backoff(attempts=5, base_seconds=0.1, max_seconds=3.0, deadline_seconds=30.0)
+MAX_ATTEMPTS = BACKOFF.attempts
 _LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 _LEVEL_DIR = re.compile(r"^\d{4}$")
 _CONTENT_RANGE_TOTAL = re.compile(r"/(\d+)$")
 _ACCESS_DENIED = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "Forbidden"}
 _THROTTLED = {"SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded",
               "TooManyRequests", "ServiceUnavailable", "503"}
+_TRANSIENT_CODES = _THROTTLED | {"InternalError", "RequestTimeout"}
 _CREDENTIAL_HINT = ("set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
                     "(or LITESTREAM_ACCESS_KEY_ID and LITESTREAM_SECRET_ACCESS_KEY)")
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Socket timeouts in seconds: `read` bounds silence between bytes, not a whole body."""
+
+    connect: float = 3.0
+    read: float = 10.0
+
+
+#: Read when a client is built (tests of dropped requests shorten them).
+TIMEOUTS = Timeouts()
 
 
 @dataclass(frozen=True)
@@ -101,12 +124,32 @@ def s3_settings(location: ReplicaLocation, environ: Mapping[str, str]) -> S3Sett
 
 
 class _ShortRead(Exception):
-    """A body ended early or broke off: worth a retry of our own, since
-    botocore retries failed requests but not bodies that fail mid-stream."""
+    """A body ended early or broke off before its announced length: worth a retry."""
 
 
-def _is_short_read(exc: BaseException) -> bool:
-    return isinstance(exc, _ShortRead)
+def _is_transient(exc: BaseException) -> bool:
+    """Faults that another attempt may not meet: network, timeouts, 5xx, throttling."""
+    if isinstance(exc, (_ShortRead, BotoConnectionError, HTTPClientError, IncompleteReadError)):
+        return True
+    if isinstance(exc, ClientError):
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        if status in (401, 403, 404):
+            return False  # whatever the code says: permissions and absence do not heal
+        return status >= 500 or status == 429 or code in _TRANSIENT_CODES
+    return False
+
+
+@dataclass
+class _Attempts:
+    """How one logical request went, for the error that ends it."""
+
+    count: int = 0
+    began: float = field(default_factory=time.monotonic)
+
+    def describe(self) -> str:
+        plural = "s" if self.count != 1 else ""
+        return f"gave up after {self.count} attempt{plural} in {time.monotonic() - self.began:.1f}s"
 
 
 class S3Storage:
@@ -114,13 +157,14 @@ class S3Storage:
 
     def __init__(self, location: ReplicaLocation, counters: Counters | None = None) -> None:
         self.settings = s3_settings(location, os.environ)  # read at open, not import
+        _check_prefix(self.settings.prefix, location)
         self.url = str(location)
         self.counters = counters if counters is not None else Counters()
         config = Config(
             max_pool_connections=32,
-            retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},
-            connect_timeout=5,
-            read_timeout=30,
+            retries={"mode": "standard", "total_max_attempts": 1},  # we retry, see `retry`
+            connect_timeout=TIMEOUTS.connect,
+            read_timeout=TIMEOUTS.read,
             s3={"addressing_style": "path" if self.settings.force_path_style else "auto"},
         )
         self._client = boto3.session.Session().client(
@@ -142,22 +186,27 @@ class S3Storage:
     def _prefix(self) -> str:
         return self.settings.prefix + "/" if self.settings.prefix else ""
 
-    def _timed(self, counter: str, call: Callable[[], T]) -> T:
-        """Run one request, adding it to the counters whether or not it fails."""
-        start = time.perf_counter()
-        try:
-            return call()
-        finally:
-            self.counters.add(**{counter: 1}, network_seconds=time.perf_counter() - start)
+    def _request(self, counter: str, call: Callable[[], T], attempts: _Attempts) -> T:
+        """One logical request: each attempt counted and timed, transient faults retried."""
+        def attempt() -> T:
+            attempts.count += 1
+            start = time.perf_counter()
+            try:
+                return call()
+            finally:
+                self.counters.add(**{counter: 1}, network_seconds=time.perf_counter() - start)
+
+        return retry(attempt, _is_transient, BACKOFF)
 
     def list_files(self, levels: tuple[int, ...] = LEVELS) -> list[LtxObject]:
         wanted = set(levels)
         prefix = self._prefix()
         request: dict[str, Any] = {"Bucket": self.settings.bucket, "Prefix": prefix}
         found: list[LtxObject] = []
+        attempts = _Attempts()
         try:
             while True:
-                page = self._timed("lists", lambda: self._client.list_objects_v2(**request))
+                page = self._request("lists", lambda: self._client.list_objects_v2(**request), attempts)
                 for item in page.get("Contents", ()):
                     obj = _parse_key(item["Key"][len(prefix):], item["Size"])
                     if obj is not None and obj.level in wanted:
@@ -166,34 +215,34 @@ class S3Storage:
                     return sorted(found)
                 request["ContinuationToken"] = page["NextContinuationToken"]
         except (BotoCoreError, ClientError) as exc:
-            raise self._translate(exc, f"s3://{self.settings.bucket}/{prefix}") from exc
+            raise self._translate(exc, f"s3://{self.settings.bucket}/{prefix}", attempts) from exc
 
     def read_range(self, obj: LtxObject, offset: int, length: int) -> bytes:
         if length == 0:
             return b""
         key = self._key(obj)
+        attempts = _Attempts()
         try:
-            return retry(lambda: self._get(key, offset, length), _is_short_read)
+            return self._request("gets", lambda: self._get(key, offset, length), attempts)
         except _ShortRead as exc:
             raise StorageError(f"s3://{self.settings.bucket}/{key}: wanted {length} bytes at "
-                               f"offset {offset}, but {exc} (connection kept dropping)") from exc
+                               f"offset {offset}, but {exc}; {attempts.describe()}") from exc
         except (BotoCoreError, ClientError) as exc:
-            raise self._translate(exc, f"s3://{self.settings.bucket}/{key}") from exc
+            raise self._translate(exc, f"s3://{self.settings.bucket}/{key}", attempts) from exc
 
     def _get(self, key: str, offset: int, length: int) -> bytes:
         """One ranged GET; a body that is short for a known reason is final."""
-        def fetch() -> tuple[bytes, str]:
-            out = self._client.get_object(Bucket=self.settings.bucket, Key=key,
-                                          Range=f"bytes={offset}-{offset + length - 1}")
-            with out["Body"] as body:
-                try:
-                    data = body.read()
-                except (IncompleteReadError, HTTPClientError) as exc:
-                    raise _ShortRead(f"the body broke off ({type(exc).__name__})") from exc
-            self.counters.add(bytes_fetched=len(data))
-            return data, out.get("ContentRange", "")
-
-        data, content_range = self._timed("gets", fetch)
+        out = self._client.get_object(Bucket=self.settings.bucket, Key=key,
+                                      Range=f"bytes={offset}-{offset + length - 1}")
+        body = out["Body"]  # not `with body`: that yields the raw urllib3 stream, whose
+        try:                # errors bypass botocore's (and so our transient test)
+            data = body.read()
+        except (IncompleteReadError, HTTPClientError) as exc:
+            raise _ShortRead(f"the body broke off ({type(exc).__name__})") from exc
+        finally:
+            body.close()
+        self.counters.add(bytes_fetched=len(data))
+        content_range = out.get("ContentRange", "")
         if len(data) == length:
             return data
         if not content_range and len(data) >= offset + length:
@@ -210,13 +259,13 @@ class S3Storage:
     def close(self) -> None:
         self._client.close()
 
-    def _translate(self, exc: Exception, what: str) -> Exception:
+    def _translate(self, exc: Exception, what: str, attempts: _Attempts) -> Exception:
         """One clear, credential-free error naming the bucket, key or endpoint."""
         if isinstance(exc, (NoCredentialsError, PartialCredentialsError)):
             return StorageError(f"no S3 credentials for {what}: {_CREDENTIAL_HINT}")
         if isinstance(exc, (BotoConnectionError, HTTPClientError, IncompleteReadError)):
             return StorageError(f"cannot reach S3 endpoint {self.endpoint} for {what}: "
-                                f"{type(exc).__name__}")
+                                f"{type(exc).__name__}; {attempts.describe()}")
         if not isinstance(exc, ClientError):
             return StorageError(f"S3 request for {what} failed: {type(exc).__name__}")
         error = exc.response.get("Error", {})
@@ -231,10 +280,19 @@ class S3Storage:
                                 f"({_CREDENTIAL_HINT}) and bucket permissions")
         if code in _THROTTLED or status in (429, 503):
             return StorageError(f"S3 endpoint {self.endpoint} is throttling requests for {what} "
-                                f"({code}); gave up after {MAX_ATTEMPTS} attempts")
+                                f"({code}); {attempts.describe()}")
         if code == "InvalidRange":
             return StorageError(f"{what} is shorter than the range asked for (truncated?)")
+        if _is_transient(exc):
+            return StorageError(f"S3 error {code or status} for {what}; {attempts.describe()}")
         return StorageError(f"S3 error {code or status} for {what}")
+
+
+def _check_prefix(prefix: str, location: ReplicaLocation) -> None:
+    """Refuse dot segments hidden in a key prefix (e.g. `a%2F..%2Fb`): a server or
+    proxy that normalizes paths would read outside the replica's prefix."""
+    if any(segment in (".", "..") for segment in prefix.split("/")):
+        raise ReplicaError(f"replica URL {location}: the key prefix {prefix!r} has '.' or '..' segments")
 
 
 def _parse_key(relative: str, size: int) -> LtxObject | None:
