@@ -68,6 +68,21 @@ class HistoryEntry:
     db_size: int
 
 
+def check_snapshot_index(obj: LtxObject, header: ltx.Header, tail: ltx.Tail) -> None:
+    """A file starting at TXID 1 holds every page 1..commit but the lock page: check its index.
+
+    This catches a damaged index of a large snapshot read by ranges (whose
+    file checksum is never seen), which could otherwise hide a page.
+    """
+    if header.min_txid != 1:
+        return
+    lock = ltx.lock_page(header.page_size)
+    expected = header.commit - (1 if header.commit >= lock else 0)
+    if len(tail.index) != expected or (tail.index and max(tail.index) != header.commit) or lock in tail.index:
+        raise LTXError(str(obj), f"snapshot index lists {len(tail.index)} pages, expected every page "
+                                 f"1..{header.commit} but the lock page")
+
+
 def guess_tail_length(size: int) -> int:
     """A suffix length that usually holds the whole page index (about 1 byte per 150)."""
     return min(size, 32 * 1024 + size // 150)
@@ -86,6 +101,8 @@ class Replica:
         self._meta: dict[LtxObject, FileMeta] = {}
         self._headers_only: dict[LtxObject, ltx.Header] = {}
         self._maps: LRUCache[tuple[LtxObject, ...], dict[int, PageLocation]] = LRUCache(PAGE_MAPS_KEPT)
+        #: (txid, plan whose file vanished) -> the same state re-planned from the files that remain.
+        self._replans: LRUCache[tuple[int, tuple[LtxObject, ...]], State] = LRUCache(PAGE_MAPS_KEPT * 4)
         self.fetcher = PageFetcher(storage, cache, pool, self._meta)
         self.disk: DiskCache | None = None
         #: Everything done for this replica in this process, background polls included.
@@ -237,6 +254,7 @@ class Replica:
             self.check_header(obj, header)
             if self.disk:
                 self.disk.put_meta(self.file_key(obj), head, tail_bytes)
+        check_snapshot_index(obj, header, tail)
         with self._lock:
             self._meta[obj] = FileMeta(obj, header, tail)
 
@@ -380,12 +398,16 @@ class Replica:
         again and rebuild the same TXID from the files that remain, once.
         """
         pgnos = list(pgnos)
+        with self._lock:
+            state = self._replans.get((state.txid, state.plan), state)
         try:
             return self._read_planned(state, pgnos, charge, readahead)
         except ObjectNotFound:
-            self.forget(state.plan)
             self.refresh(charge)
+            self.forget(set(state.plan) - self.files)
             replanned = self.state(state.txid, charge)  # OutOfHistory if the state itself is gone
+            with self._lock:  # connections pinned to the old plan use the new one from now on
+                self._replans[(state.txid, state.plan)] = replanned
             return self._read_planned(replanned, pgnos, charge, readahead)
 
     def _read_planned(self, state: State, pgnos: list[int], charge: Charge,

@@ -188,10 +188,6 @@ def test_deleted_file_without_cover_is_a_clear_error_naming_the_state(replica_co
     connection.close()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "replica.py/vfs.py: after Replica.read_pages re-plans a state, the ReplicaFile keeps the stale "
-    "State, so every later xRead that misses the page cache tries the old plan again, hits "
-    "ObjectNotFound and re-lists the whole replica (a LIST per page on S3)"))
 def test_a_replan_lists_the_replica_once(replica_copy):
     lo, hi = l0_run_covered_by_l1(replica_copy)
     moved = hide(replica_copy, lambda level, a, b: b < lo)

@@ -201,3 +201,19 @@ def test_header_txids_that_contradict_the_name_are_an_error(replica_copy):
     fresh_url = f"file://{replica_copy}"  # not the URL listed above, whose sizes are now stale
     with pytest.raises(CLEAN_ERRORS, match=f"{target.name}.*does not match the file name"):
         read_every_page(connect(fresh_url, txid=f"{txid:016x}"))
+
+
+def test_a_snapshot_index_missing_a_page_is_refused(tmp_path):
+    """A large snapshot is read by ranges, so its file checksum is never seen: its index is
+    checked for completeness instead (a lost entry would otherwise hide a page)."""
+    from litestream_vfs import ltx
+    from litestream_vfs.replica import check_snapshot_index
+    from litestream_vfs.storage.base import LtxObject
+
+    pages = {p: bytes([p]) * 512 for p in range(1, 6)}
+    header = ltx.Header(flags=2, page_size=512, commit=5, min_txid=1, max_txid=1, timestamp_ms=0)
+    whole = ltx.decode_file(ltx.encode_file(header, pages), "full")
+    check_snapshot_index(LtxObject(0, 1, 1, 1), header, whole.tail)
+    partial = ltx.decode_file(ltx.encode_file(header, {p: b for p, b in pages.items() if p != 3}), "holey")
+    with pytest.raises(LTXError, match="expected every page 1..5"):
+        check_snapshot_index(LtxObject(0, 1, 1, 1), header, partial.tail)

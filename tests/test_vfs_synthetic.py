@@ -120,7 +120,9 @@ def test_lock_page_reads_as_zeros_and_pages_after_it_are_served(tmp_path):
     lock = ltx.lock_page(page_size)
     source = sqlite_states(tmp_path, page_size, ["CREATE TABLE t(x)"])[0]
     marker = {lock - 1: b"\xaa" * page_size, lock + 1: b"\xbb" * page_size, lock + 2: b"\xcc" * page_size}
-    replica = write_replica(tmp_path / "replica", [{**source, **marker}], page_size)
+    zero = bytes(page_size)  # one object for every empty page: a snapshot holds all of them
+    everything = {p: zero for p in range(1, lock + 3) if p != lock}
+    replica = write_replica(tmp_path / "replica", [{**everything, **source, **marker}], page_size)
     connection = connect(replica.root)
     connection.execute("SELECT count(*) FROM t").fetchall()
     handle = file_of(connection)
