@@ -112,6 +112,11 @@ class Replica:
         self.source_url = storage.url
 
     # -- listing ---------------------------------------------------------
+    @property
+    def listed(self) -> Chains | None:
+        """The chains of the last listing, if any (a plain read: cheap enough for every transaction)."""
+        return self._chains
+
     def chains_for(self, charge: Charge = ()) -> Chains:
         """The current listing's chains, listing the replica first if it never was."""
         with self._lock:

@@ -49,6 +49,10 @@ class ReplicaFile:
         self._following = False
         self._set_following(target is None)
         self._current = self._resolve()  # open-time errors (empty replica, bad TXID) surface here
+        #: The listing `_current` was resolved from while following (unchanged: no need to look again).
+        self._resolved_from: object = None
+        #: Page 1 as served for one state: SQLite re-reads its header at every transaction.
+        self._page1: tuple[State, bytes] | None = None
 
     # -- state selection -------------------------------------------------
     @property
@@ -98,6 +102,7 @@ class ReplicaFile:
         self._target = None
         self._set_following(True)
         self._current = self._resolve()
+        self._resolved_from = None
         return self._current
 
     # -- SQLite file methods ---------------------------------------------
@@ -105,7 +110,10 @@ class ReplicaFile:
         with self._lock:
             if self._lock_level == apsw.SQLITE_LOCK_NONE and level >= apsw.SQLITE_LOCK_SHARED:
                 if self._target is None:
-                    self._current = self._resolve()
+                    chains = self.replica.listed  # no lock, no request: the poller keeps it fresh
+                    if chains is None or chains is not self._resolved_from:  # it changed: look again
+                        self._current = self._resolve()
+                        self._resolved_from = chains
                 self._pinned = self._current
             self._lock_level = level
 
@@ -124,6 +132,9 @@ class ReplicaFile:
     def xRead(self, amount: int, offset: int) -> bytes:
         state = self.state
         size = state.page_size
+        cached = self._page1
+        if cached is not None and cached[0] is state and offset + amount <= size:
+            return cached[1][offset:offset + amount]
         first, last = offset // size + 1, (offset + amount - 1) // size + 1
         lock_page = ltx.lock_page(size)
         blob = self.hydrator.pages(state, first, min(last, state.commit)) if self.hydrator else None
@@ -134,6 +145,8 @@ class ReplicaFile:
             blob = b"".join(pages.get(p, zero) for p in range(first, min(last, state.commit) + 1))
         if first == 1 and blob:
             blob = patch_page1(blob, state)
+            if last == 1:
+                self._page1 = (state, blob)
         start = offset - (first - 1) * size
         return blob[start:start + amount]  # shorter than asked past the end: SQLite zero-fills
 
