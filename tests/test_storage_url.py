@@ -50,7 +50,7 @@ def test_relative_plain_path_becomes_absolute(relative, tmp_path, monkeypatch):
 @pytest.mark.parametrize("url, culprit", [
     ("", "empty"),
     ("   ", "empty"),
-    ("gs://bucket/db", "gs://bucket/db"),
+    ("ftp://bucket/db", "ftp://bucket/db"),
     ("http://host/db", "http://host/db"),
     ("s3:///db", "s3:///db"),
     ("s3://bad bucket/db", "bad bucket"),
@@ -73,7 +73,7 @@ def test_directory_of_replicas_needs_a_db_name(url, db_name):
 
 
 def test_unknown_scheme_lists_supported_ones():
-    with pytest.raises(ReplicaError, match="supported: file, s3"):
+    with pytest.raises(ReplicaError, match="supported: abs, file, gs, s3, sftp, webdav, webdavs"):
         open_storage("ftp://host/db")
 
 

@@ -26,7 +26,7 @@ class ReplicaLocation:
     """Where one replica lives. `str()` gives a credential-free URL."""
 
     scheme: str  # "file", "s3", or another scheme registered in OPENERS
-    host: str  # bucket for s3, host[:port] for network stores, "" for file
+    host: str  # bucket (s3, gs), container (abs), host[:port] (webdav, sftp), "" for file
     path: str  # file: absolute path; otherwise key prefix, no outer slashes
     options: tuple[tuple[str, str], ...] = ()
     username: str | None = field(default=None, repr=False)
@@ -60,13 +60,21 @@ def _open_webdav(location: ReplicaLocation, counters: Counters) -> Storage:
     return WebDAVStorage(location, counters)
 
 
-#: Scheme -> backend constructor. Other backends (webdav, webdavs) add
-#: themselves here; a URL whose scheme is missing is rejected.
+def _open_fsspec(location: ReplicaLocation, counters: Counters) -> Storage:
+    from .fsspec_store import open_fsspec  # gcsfs / adlfs / sshfs: optional extras
+
+    return open_fsspec(location, counters)
+
+
+#: Scheme -> backend constructor; a URL whose scheme is missing is rejected.
 OPENERS: dict[str, Callable[[ReplicaLocation, Counters], Storage]] = {
     "file": _open_file,
     "s3": _open_s3,
     "webdav": _open_webdav,
     "webdavs": _open_webdav,
+    "gs": _open_fsspec,
+    "abs": _open_fsspec,
+    "sftp": _open_fsspec,
 }
 
 
