@@ -321,8 +321,14 @@ class PageFetcher:
         began = time.monotonic()
         data = self.storage.read_range(obj, start, end - start)
         waited = time.monotonic() - began
+        decoded = self.keep_range(obj, start, data)
+        for counters in charge:
+            counters.add(gets=1, bytes_fetched=len(data), network_seconds=waited, pages_decoded=decoded)
+
+    def keep_range(self, obj: LtxObject, start: int, data: bytes) -> int:
+        """Decode and cache every whole frame of `obj` inside `data` (read at `start`); return how many."""
         table = self.table(obj)
-        span = table.span(start, end)
+        span = table.span(start, start + len(data))
         name = str(obj)
         prefix = file_key(self.storage, obj)
         frames = []
@@ -333,8 +339,7 @@ class PageFetcher:
             frames.append((offset, frame))
         if self.disk is not None:
             self.disk.put_frames(prefix, frames)
-        for counters in charge:
-            counters.add(gets=1, bytes_fetched=len(data), network_seconds=waited, pages_decoded=len(span))
+        return len(span)
 
 
 def _coalesce(locs: Sequence[PageLocation]) -> list[tuple[int, int]]:

@@ -30,6 +30,8 @@ from .timeparse import format_time, format_txid
 WHOLE_FILE_LIMIT = 256 * 1024
 #: The counters (a connection's, the process's) that a request is charged to.
 Charge = Sequence[Counters]
+#: A large file's header is read together with the frames that follow it, up to this size.
+HEAD_PREFETCH = 64 * 1024
 #: How many states' page maps a replica keeps ready.
 PAGE_MAPS_KEPT = 8
 #: How many of the newest states `latest()` may step back over when files are still being uploaded.
@@ -252,13 +254,20 @@ class Replica:
                                                           for e in tail.index.values()))
                 self.disk.put_meta(self.file_key(obj), data[:ltx.HEADER_SIZE], data[tail.index_offset:])
         else:
-            head_future = self.pool.submit(self._get, obj, 0, ltx.HEADER_SIZE, charge)
+            # The header comes with the first frames (page 1 and the schema pages
+            # usually): same round trip, and the first read needs no other.
+            head_future = self.pool.submit(self._get, obj, 0, min(HEAD_PREFETCH, obj.size), charge)
             tail, tail_bytes = self._read_tail(obj, charge)
             head = head_future.result()
             header = ltx.Header.parse(head, name)
             self.check_header(obj, header)
+            check_snapshot_index(obj, header, tail)
             if self.disk:
-                self.disk.put_meta(self.file_key(obj), head, tail_bytes)
+                self.disk.put_meta(self.file_key(obj), head[:ltx.HEADER_SIZE], tail_bytes)
+            with self._lock:
+                self._meta[obj] = FileMeta(obj, header, tail)
+            self.fetcher.keep_range(obj, 0, head)
+            return
         check_snapshot_index(obj, header, tail)
         with self._lock:
             self._meta[obj] = FileMeta(obj, header, tail)
