@@ -20,7 +20,7 @@ from .replica import Replica
 from .storage import open_storage
 from .storage.base import Counters
 
-DEFAULT_CACHE_BYTES = 64 * 1024 * 1024
+DEFAULT_CACHE_BYTES = 256 * 1024 * 1024
 DEFAULT_POLL_SECONDS = 1.0
 WORKERS = 32
 ENV_REPLICA_URL = "LITESTREAM_REPLICA_URL"
