@@ -14,6 +14,16 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 QUERY_SCENARIOS = ("chinook_pk", "chinook_join", "events_point", "events_range", "events_count",
                    "events_scan")
+HYDRATION_SCENARIOS = ("events_hydrate",)
+#: Hydration phase names are <moment><query suffix> (see scenarios.hydration_steps).
+HYDRATION_MOMENTS = {"open": "open with hydrate=PATH", "cold": "first run, not waiting for the copy",
+                     "hydrate_wait": "wait until the copy is ready", "hydrated": "copy ready",
+                     "restart_open": "new process: open, same hydrate=PATH",
+                     "restart": "new process"}
+HYDRATION_QUERIES = {"": "point lookup", "_count": "count(*)", "_scan": "full scan (LIKE)"}
+#: The same SQL, measured without hydration: a hydration query must return the same rows.
+HYDRATION_SAME_AS = {"": ("events_point", "cold"), "_count": ("events_count", "cold"),
+                     "_scan": ("events_scan", "cold")}
 
 
 @dataclass(frozen=True)
@@ -181,6 +191,89 @@ def empty_table(results: Results, latency: float) -> list[str]:
     return table(("engine", "time to outcome ms", "requests", "outcome"), rows)
 
 
+def hydration_step(phase: str) -> tuple[str, str] | None:
+    """(moment, query suffix) of a hydration phase name; None for the child's load phases."""
+    if phase in HYDRATION_MOMENTS:
+        return phase, ""
+    moment, _, suffix = phase.rpartition("_")
+    named = (moment, f"_{suffix}")
+    return named if moment in HYDRATION_MOMENTS and named[1] in HYDRATION_QUERIES else None
+
+
+def hydration_table(results: Results, latency: float) -> list[str]:
+    """Every phase of the hydration runs, in order, with what the proxy saw during it."""
+    lines: list[str] = []
+    for scenario in HYDRATION_SCENARIOS:
+        for run in results.scenario_runs(latency, scenario):
+            rows = []
+            for phase in run.data["phases"]:
+                named = hydration_step(phase["phase"])
+                if named is None:
+                    continue
+                moment, suffix = named
+                what = HYDRATION_MOMENTS[moment]
+                if moment in ("cold", "hydrated", "restart"):  # the query moments
+                    what = f"{HYDRATION_QUERIES[suffix]}, {what}"
+                name = phase["phase"]
+                rows.append((name, what, ms(phase["seconds"], phase.get("timed_out", False)),
+                             run.count("GET", name), run.count("LIST", name),
+                             run.requests(name) - run.count("GET", name) - run.count("LIST", name),
+                             f"{run.bytes(name) / 1024:,.0f}", run.waves(name),
+                             _hydration_after(phase)))
+            lines += [f"{scenario}, engine {run.engine}:", ""]
+            lines += table(("phase", "step", "ms", "GETs", "LISTs", "other req", "KiB",
+                            "round trips", "hydration at the end"), rows)
+            lines += hydration_summary(run)
+    return lines
+
+
+def _hydration_after(phase: dict) -> str:
+    if phase.get("error"):
+        return "error: " + phase["error"].replace("|", "\\|")[:120]
+    seen = phase.get("statuses")
+    if seen:
+        return " → ".join(dict.fromkeys([seen[0], seen[-1]]))
+    return phase.get("hydration", "–")
+
+
+def hydration_summary(run: Run) -> list[str]:
+    """How long the build took from the open and what it fetched (its own counters and the proxy's)."""
+    wait, opened = run.phase("hydrate_wait"), run.phase("open")
+    if not wait or not opened or wait.get("error"):
+        return []
+    building = ("open", "cold", "cold_count", "hydrate_wait")
+    lines = [f"{run.engine}: copy ready {ms(wait['end'] - opened['start'])} ms after the open "
+             f"began. The proxy saw, from open to ready (queries included): "
+             f"{run.count('GET', *building):,} GETs, {run.count('LIST', *building):,} LISTs, "
+             f"{run.bytes(*building) / 1024:,.0f} KiB."]
+    last = run.data["phases"][-1]
+    for moment, phase in (("By then", wait), ("In the new process", last)):
+        if phase.get("hydrator") and (phase is wait or phase["phase"].startswith("restart")):
+            own = phase["hydrator"]
+            lines.append(f"{moment}, the hydrator itself had fetched {own['gets']:,} GETs, "
+                         f"{own['lists']:,} LISTs, {own['bytes_fetched'] / 1024:,.0f} KiB.")
+    return [" ".join(lines), ""]
+
+
+def hydration_problems(results: Results, latency: float) -> list[str]:
+    """Hydration queries whose rows differ across moments or from the same query without hydration."""
+    problems = []
+    for scenario in HYDRATION_SCENARIOS:
+        for run in results.scenario_runs(latency, scenario):
+            for suffix, (other, other_phase) in HYDRATION_SAME_AS.items():
+                digests = {f"{scenario} {p['phase']}": p.get("digest") for p in run.data["phases"]
+                           if p.get("row_count") is not None and not p.get("error")
+                           and hydration_step(p["phase"]) and hydration_step(p["phase"])[1] == suffix}
+                digests.update({f"{other} {r.engine}": r.phase(other_phase)["digest"]
+                                for r in results.scenario_runs(latency, other)
+                                if r.phase(other_phase) and not r.phase(other_phase).get("error")})
+                if len(set(digests.values())) > 1:
+                    problems.append(f"{latency:g} ms {scenario}: rows differ {digests}")
+            if not run.timed_out():
+                problems += [f"{latency:g} ms {scenario} {run.engine}: {e}" for e in run.errors()]
+    return problems
+
+
 def correctness(results: Results) -> list[str]:
     """Scenario phases where engines returned different rows (or failed)."""
     problems = []
@@ -195,6 +288,7 @@ def correctness(results: Results) -> list[str]:
             for run in runs:
                 if not run.timed_out():
                     problems += [f"{latency:g} ms {scenario} {run.engine}: {e}" for e in run.errors()]
+        problems += hydration_problems(results, latency)
     cut = [f"{r.data['latency_ms']:g} ms {r.data['scenario']} {r.engine}" for r in results.runs
            if r.timed_out() and r.data["scenario"] != "empty_replica"]
     notes = [f"Cut off at their time limit (not errors): {', '.join(cut)}."] if cut else []
@@ -268,6 +362,17 @@ def targets(results: Results, latency: float) -> list[Target]:
         rate = idle["requests"].get("LIST", 0) / idle["seconds"]
         found.append(Target("background polling", "≤ 1 LIST/s per replica per process",
                             f"{rate:.2f} LISTs/s with 2 connections on one replica", rate <= 1.0))
+    for scenario in HYDRATION_SCENARIOS:
+        ours = run(scenario, "ours")
+        if ours and ours.phase("hydrate_wait"):
+            local = [p["phase"] for p in ours.data["phases"]
+                     if (hydration_step(p["phase"]) or ("",))[0] in ("hydrated", "restart")]
+            gets = {name: ours.count("GET", name) for name in local}
+            found.append(Target(f"hydrated reads ({scenario})",
+                                "no GETs once the copy is ready, nor after a restart",
+                                ", ".join(f"{name}: {n}" for name, n in gets.items())
+                                + f"; {ours.count('LIST', *local)} LISTs",
+                                bool(gets) and not any(gets.values()) and not ours.errors()))
     ours = run("empty_replica", "ours")
     if ours:
         spent = sum(p["seconds"] for p in ours.data["phases"] if p["phase"] != "load")
@@ -350,6 +455,12 @@ def render(results: Results, source: str) -> str:
         lines += polling_table(results, latency)
         lines += ["### Empty replica", ""]
         lines += empty_table(results, latency)
+        if any(results.scenario_runs(latency, s) for s in HYDRATION_SCENARIOS):
+            lines += ["### Hydration (a local copy built in the background)", "",
+                      "Each row is one step, in order; from `restart_open` on, a new process "
+                      "opened the same `hydrate=` path. GETs/LISTs/KiB/round trips are "
+                      "what the proxy saw during the step, the background build included.", ""]
+            lines += hydration_table(results, latency)
     latency = 20.0 if 20.0 in results.latencies() else results.latencies()[0]
     lines += [f"## Targets from DESIGN.md (at {latency:g} ms)", ""]
     lines += table(("work", "target", "measured (ours)", "met"), [
@@ -363,13 +474,18 @@ def render(results: Results, source: str) -> str:
     return "\n".join(lines)
 
 
-def write_report(results_path: Path, report_path: Path) -> None:
+def report_text(results_path: Path) -> str:
+    """The report for one results JSON, as Markdown."""
     results = Results(json.loads(results_path.read_text()))
     try:
         source = str(results_path.resolve().relative_to(HERE.parent))
     except ValueError:
         source = str(results_path)
-    report_path.write_text(render(results, source))
+    return render(results, source)
+
+
+def write_report(results_path: Path, report_path: Path) -> None:
+    report_path.write_text(report_text(results_path))
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ sys.path[:0] = [str(HERE), str(REPO / "tests")]
 import apsw  # noqa: E402
 
 from datasets import Dataset, LITESTREAM_VERSION, btree_depth, ship_chinook, ship_events  # noqa: E402
-from report import write_report  # noqa: E402
+from report import report_text, write_report  # noqa: E402
 from scenarios import Scenario, by_name  # noqa: E402
 from support.binaries import go_vfs_extension, litestream_binary  # noqa: E402
 from support.proxy import Proxy, RequestRecord, count_waves  # noqa: E402
@@ -119,24 +119,45 @@ class Bench:
         url = s3_url(self.server, self.proxy, dataset.key_prefix)
         env = child_env(self.server.credentials_env())
         if engine == "ours":
-            return self._child("ours", url, steps, env, timeout)
+            return self._processes("ours", url, steps, env, timeout)
         if engine == "go":
             env.update(LITESTREAM_REPLICA_URL=url, LITESTREAM_LOG_LEVEL="INFO")
-            return self._child("go", url, steps, env, timeout, str(go_vfs_extension()))
+            return self._processes("go", url, steps, env, timeout, str(go_vfs_extension()))
         if engine == "local":
             return self._child("local", str(dataset.local_path), steps, env, timeout)
         if engine == "restore":
             return self._restore_then_query(url, steps, env, timeout)
         raise ValueError(f"unknown engine {engine!r}")
 
+    def _processes(self, engine: str, url: str, steps: list[dict], env: dict[str, str],
+                   timeout: float, extension: str | None = None) -> dict:
+        """One child per run of steps between `new_process` markers, all with one hydration
+        path (when a step asks for hydration), so a later child finds what an earlier one left."""
+        hydrate = self.workdir / "hydrated" / f"{self._runs + 1:04d}" / "copy.db"
+        wanted = str(hydrate) if any(step.get("hydrate") for step in steps) else None
+        phases: list[dict] = []
+        error = None
+        try:
+            for load_phase, segment in split_processes(steps):
+                result = self._child(engine, url, segment, env, timeout, extension,
+                                     hydrate=wanted, load_phase=load_phase)
+                phases += result["phases"]
+                error = result["error"]
+                if error or any(p.get("timed_out") for p in result["phases"]):
+                    break
+        finally:
+            shutil.rmtree(hydrate.parent, ignore_errors=True)
+        return {"phases": phases, "error": error}
+
     def _child(self, engine: str, target: str, steps: list[dict], env: dict[str, str],
-               timeout: float, extension: str | None = None) -> dict:
+               timeout: float, extension: str | None = None, hydrate: str | None = None,
+               load_phase: str = "load") -> dict:
         self._runs += 1
         rundir = self.workdir / "runs" / f"{self._runs:04d}-{engine}"
         rundir.mkdir(parents=True)
         output = rundir / "phases.jsonl"
         spec = {"engine": engine, "target": target, "extension": extension, "steps": steps,
-                "output": str(output)}
+                "output": str(output), "hydrate": hydrate, "load_phase": load_phase}
         self.proxy.reset()
         killed_at = None
         try:
@@ -169,6 +190,17 @@ class Bench:
         queried = self._child("local", str(out), steps, env, timeout)
         out.unlink()
         return {"phases": [restore, *queried["phases"]], "error": queried["error"]}
+
+
+def split_processes(steps: Sequence[dict]) -> list[tuple[str, list[dict]]]:
+    """Steps cut at `new_process` markers: (name of the child's load phase, its steps)."""
+    segments: list[tuple[str, list[dict]]] = [("load", [])]
+    for step in steps:
+        if step["op"] == "new_process":
+            segments.append((step["phase"], []))
+        else:
+            segments[-1][1].append(step)
+    return segments
 
 
 def machine_facts() -> dict:
@@ -205,7 +237,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--engine", action="append", help="run only these engines (repeatable)")
     parser.add_argument("--results-dir", type=Path, default=HERE / "results")
     parser.add_argument("--report", type=Path, default=HERE / "REPORT.md",
-                        help="report to regenerate from this run ('-' for none)")
+                        help="report to regenerate from this run ('-': print it instead)")
     return parser.parse_args(argv)
 
 
@@ -255,7 +287,9 @@ def main(argv: Sequence[str] | None = None) -> Path:
     args.results_dir.mkdir(parents=True, exist_ok=True)
     path = args.results_dir / f"{began.strftime('%Y%m%dT%H%M%SZ')}.json"
     path.write_text(json.dumps({"meta": meta, "runs": runs}, indent=1))
-    if str(args.report) != "-":
+    if str(args.report) == "-":
+        print(report_text(path), flush=True)
+    else:
         write_report(path, args.report)
     print(f"results: {path}", flush=True)
     return path

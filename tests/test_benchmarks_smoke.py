@@ -24,6 +24,7 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path]:
     done = subprocess.run(
         [sys.executable, str(REPO / "benchmarks" / "run.py"), "--latency-ms", "0",
          "--scenario", "chinook_pk", "--scenario", "chinook_time",
+         "--scenario", "events_hydrate", "--events-mb", "1",
          "--results-dir", str(out), "--report", str(report)],
         capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -72,3 +73,25 @@ def test_time_jump_reads_the_older_state(results: tuple[dict, Path]) -> None:
     for engine, run in _runs(data, "chinook_time").items():
         assert _phase(run, "jump")["digest"] != _phase(run, "cold")["digest"], engine
     assert len({_phase(r, "jump")["digest"] for r in _runs(data, "chinook_time").values()}) == 1
+
+
+def test_hydration_reads_locally_once_ready_and_after_a_restart(results: tuple[dict, Path]) -> None:
+    data, report = results
+    run = _runs(data, "events_hydrate")["ours"]
+    assert not run["error"] and not any(p.get("error") for p in run["phases"])
+    assert _phase(run, "hydrate_wait")["statuses"][-1].startswith("ready")
+    assert _phase(run, "hydrate_wait")["hydrator"]["gets"] > 0  # the build fetched the copy
+    # Once ready, and in a new process after a restart, queries read the copy: no GETs,
+    # not even for the full scan that no query had fetched remotely.
+    queries = [p for p in run["phases"] if p["phase"].startswith(("hydrated", "restart"))
+               and "digest" in p]
+    assert {p["phase"] for p in queries} >= {"hydrated_scan", "restart_scan"}
+    assert all(p["requests"].get("GET", 0) == 0 and p["hydration"].startswith("ready")
+               for p in queries), [(p["phase"], p["requests"], p["hydration"]) for p in queries]
+    # The new process trusted the copy on disk: its hydrator fetched nothing.
+    assert _phase(run, "restart_scan")["hydrator"]["gets"] == 0
+    for suffix in ("", "_count", "_scan"):
+        digests = {p["phase"]: p["digest"] for p in run["phases"]
+                   if p["phase"] in (f"cold{suffix}", f"hydrated{suffix}", f"restart{suffix}")}
+        assert len(digests) >= 2 and len(set(digests.values())) == 1, digests
+    assert "Hydration" in report.read_text()
