@@ -32,9 +32,9 @@ from urllib.parse import quote
 from litestream_vfs.storage.base import LtxObject, parse_ltx_name
 
 from .binaries import cache_dir
-from .replicas import child_env, replicate_config
+from .replicas import child_env, replicate_config, replicate_steps
 from .seaweed import stop_process_group
-from .workload import Step, open_writer, prepare_database
+from .workload import Step, prepare_database
 
 AZURITE_VERSION = "3.35.0"
 #: Azurite's well-known development account and key (public, documented by Microsoft).
@@ -44,8 +44,6 @@ SFTP_USER = "litestream"
 SFTP_PASSWORD = "s3cr:t/p@ss"  # needs percent-encoding in a URL
 BUCKET = "litestream"
 _STARTUP_TIMEOUT = 60.0
-_SHIP_TIMEOUT = 30.0
-_SETTLE = 0.35
 
 
 @dataclass(frozen=True)
@@ -293,44 +291,10 @@ def replicate_to(server: Server, path: str, workdir: Path, steps: Sequence[Step]
     config = workdir / "litestream.yml"
     config.write_text(replicate_config(db_path, server.litestream_url(path),
                                        {**server.settings, **settings}))
-    log_path = workdir / "replicate.log"
 
     def newest(level: int) -> int:
         return max((o.max_txid for o in ltx_objects(server.contents(path)) if o.level == level),
                    default=0)
 
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen([str(binary), "replicate", "-config", str(config)], stdout=log,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env=child_env(dict(server.env)), start_new_session=True)
-        try:
-            def wait(condition: Callable[[], bool], what: str) -> None:
-                deadline = time.monotonic() + _SHIP_TIMEOUT
-                while not condition():
-                    if proc.poll() is not None or time.monotonic() > deadline:
-                        raise RuntimeError(f"waiting for {what} on {server.scheme}: litestream exit "
-                                           f"code {proc.poll()}; log tail:\n"
-                                           f"{log_path.read_text(errors='replace')[-3000:]}")
-                    time.sleep(0.1)
-
-            def shipped(previous: int) -> int:
-                wait(lambda: newest(0) > previous, f"an L0 file after {previous:016x}")
-                latest = newest(0)
-                while True:  # a checkpoint can ship one more file for the same step
-                    time.sleep(_SETTLE)
-                    if newest(0) == latest:
-                        return latest
-                    latest = newest(0)
-
-            landed = [("initial", shipped(0))]
-            writer = open_writer(db_path)
-            try:
-                for step in steps:
-                    step.apply(writer)
-                    landed.append((step.name, shipped(landed[-1][1])))
-            finally:
-                writer.close()
-            wait(lambda: newest(1) >= landed[-1][1], "L1 compaction")
-        finally:
-            stop_process_group(proc)
+    landed = replicate_steps(binary, config, dict(server.env), newest, db_path, steps, server.scheme)
     return StoreReplica(server, path.strip("/"), db_path, config, binary, tuple(landed))

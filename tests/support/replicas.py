@@ -13,7 +13,7 @@ import os
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +25,7 @@ from litestream_vfs.storage.base import LtxObject, parse_ltx_name
 
 from .binaries import litestream_binary
 from .seaweed import SeaweedFS, stop_process_group
-from .workload import prepare_database, run_workload
+from .workload import STEPS, Step, prepare_database, run_workload
 
 #: Compaction intervals for L1 and L2: short, so both levels fill within seconds.
 LEVEL_INTERVALS = ("2s", "6s")
@@ -195,30 +195,46 @@ def build_replica(version: str, backend: str, workdir: Path, server: SeaweedFS |
     binary = litestream_binary(version)
     config = workdir / "litestream.yml"
     config.write_text(replicate_config(db_path, config_url, settings))
-    with open(workdir / "replicate.log", "wb") as log:
-        proc = subprocess.Popen([str(binary), "replicate", "-config", str(config)],
-                                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env=child_env(env), start_new_session=True)
-        try:
-            watch = _Watcher(location, proc, workdir / "replicate.log")
-            steps = (("initial", watch.wait_for_new_l0(0)),)
-            steps += run_workload(db_path, lambda name: watch.wait_for_new_l0(watch.last))
-            final = steps[-1][1]
-            for level in (1, 2):
-                watch.until(lambda lvl=level: location.newest_txid(lvl) >= final,
-                            f"L{level} compaction up to {final:016x}")
-        finally:
-            stop_process_group(proc)
+    steps = replicate_steps(binary, config, env, location.newest_txid, db_path, STEPS, location.root,
+                            compacted_levels=(1, 2))
     return ReplicaFixture(version=version, backend=backend, url=url, env=env, db_path=db_path,
                           step_txids=steps, location=location, binary=binary,
                           workdir=workdir)
+
+
+def replicate_steps(binary: Path, config: Path, env: Mapping[str, str], newest: Callable[[int], int],
+                    db_path: Path, steps: Sequence[Step], where: str,
+                    compacted_levels: tuple[int, ...] = (1,)) -> tuple[tuple[str, int], ...]:
+    """Run `litestream replicate -config CONFIG` while `steps` commit one at a time.
+
+    Each step waits until its L0 file is in the replica (`newest(level)` gives
+    the highest max_txid there), so every step ends at its own TXID; at the end
+    it waits until each of `compacted_levels` covers the last one, then stops
+    Litestream. Returns (step name, TXID) pairs, starting with ("initial", …).
+    """
+    log_path = config.parent / "replicate.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen([str(binary), "replicate", "-config", str(config)],
+                                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                env=child_env(dict(env)), start_new_session=True)
+        try:
+            watch = _Watcher(newest, where, proc, log_path)
+            landed = (("initial", watch.wait_for_new_l0(0)),)
+            landed += run_workload(db_path, lambda name: watch.wait_for_new_l0(watch.last), steps)
+            final = landed[-1][1]
+            for level in compacted_levels:
+                watch.until(lambda lvl=level: newest(lvl) >= final, f"L{level} compaction up to {final:016x}")
+        finally:
+            stop_process_group(proc)
+    return landed
 
 
 @dataclass
 class _Watcher:
     """Polls a replica while Litestream runs, failing fast (with its log) if it dies."""
 
-    location: ReplicaLocation
+    newest: Callable[[int], int]
+    where: str
     proc: subprocess.Popen
     log_path: Path
     last: int = 0
@@ -229,7 +245,7 @@ class _Watcher:
         while not condition():
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 tail = self.log_path.read_text(errors="replace")[-3000:]
-                raise RuntimeError(f"waiting for {what} in {self.location.root}: litestream "
+                raise RuntimeError(f"waiting for {what} in {self.where}: litestream "
                                    f"exit code {self.proc.poll()}; log tail:\n{tail}")
             time.sleep(_POLL)
 
@@ -240,12 +256,11 @@ class _Watcher:
         writes its own `_litestream_seq` table, which ships as an extra L0 file.
         Waiting for quiet keeps every such file with the step that caused it.
         """
-        self.until(lambda: self.location.newest_txid(0) > previous,
-                   f"an L0 file after {previous:016x}")
-        newest = self.location.newest_txid(0)
+        self.until(lambda: self.newest(0) > previous, f"an L0 file after {previous:016x}")
+        newest = self.newest(0)
         while True:
             time.sleep(_SETTLE)
-            latest = self.location.newest_txid(0)
+            latest = self.newest(0)
             if latest == newest:
                 self.last = newest
                 return newest

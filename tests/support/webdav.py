@@ -10,9 +10,7 @@ few milliseconds; `stop()` closes the listener and joins the thread.
 from __future__ import annotations
 
 import io
-import subprocess
 import threading
-import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,15 +20,12 @@ from urllib.parse import quote
 from cheroot import wsgi
 from wsgidav.wsgidav_app import WsgiDAVApp
 
-from .replicas import ReplicaLocation, child_env, replicate_config
-from .seaweed import stop_process_group
-from .workload import Step, open_writer, prepare_database
+from .replicas import ReplicaLocation, replicate_config, replicate_steps
+from .workload import Step, prepare_database
 
 _FINITE_DEPTH_ERROR = (b'<?xml version="1.0" encoding="utf-8"?>'
                        b'<D:error xmlns:D="DAV:"><D:propfind-finite-depth/></D:error>')
 
-_SHIP_TIMEOUT = 30.0
-_SETTLE = 0.35  # a few monitor intervals with nothing new = Litestream is idle
 USERNAME = "litestream"
 PASSWORD = "p@ss:w/rd"  # characters that must be percent-encoded in a URL
 
@@ -165,39 +160,5 @@ def replicate_through_webdav(server: WebDAVServer, path: str, workdir: Path,
     files = ReplicaLocation("file", str(replica.directory))
     config = workdir / "litestream.yml"
     config.write_text(replicate_config(db_path, replica.url))
-    log_path = workdir / "replicate.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen([str(binary), "replicate", "-config", str(config)], stdout=log,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env=child_env({}), start_new_session=True)
-        try:
-            def wait(condition: Callable[[], bool], what: str) -> None:
-                deadline = time.monotonic() + _SHIP_TIMEOUT
-                while not condition():
-                    if proc.poll() is not None or time.monotonic() > deadline:
-                        raise RuntimeError(f"waiting for {what} on {server.netloc}: litestream exit "
-                                           f"code {proc.poll()}; log tail:\n"
-                                           f"{log_path.read_text(errors='replace')[-3000:]}")
-                    time.sleep(0.05)
-
-            def shipped(previous: int) -> int:
-                wait(lambda: files.newest_txid(0) > previous, f"an L0 file after {previous:016x}")
-                newest = files.newest_txid(0)
-                while True:  # a checkpoint can ship one more file for the same step
-                    time.sleep(_SETTLE)
-                    if files.newest_txid(0) == newest:
-                        return newest
-                    newest = files.newest_txid(0)
-
-            landed = [("initial", shipped(0))]
-            writer = open_writer(db_path)
-            try:
-                for step in steps:
-                    step.apply(writer)
-                    landed.append((step.name, shipped(landed[-1][1])))
-            finally:
-                writer.close()
-            wait(lambda: files.newest_txid(1) >= landed[-1][1], "L1 compaction")
-        finally:
-            stop_process_group(proc)
+    landed = replicate_steps(binary, config, {}, files.newest_txid, db_path, steps, server.netloc)
     return WebDAVReplica(server, replica.path, db_path, tuple(landed))

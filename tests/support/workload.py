@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import random
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,12 +59,14 @@ def open_writer(path: Path) -> apsw.Connection:
     return conn
 
 
-def run_workload(path: Path, after_step: Callable[[str], int]) -> tuple[tuple[str, int], ...]:
-    """Apply every step to `path`; `after_step(name)` waits for it to ship and returns its TXID."""
+def run_workload(path: Path, after_step: Callable[[str], int],
+                 steps: Sequence[Step] | None = None) -> tuple[tuple[str, int], ...]:
+    """Apply every step (default: `STEPS`) to `path`; `after_step(name)` waits for it to ship
+    and returns its TXID."""
     conn = open_writer(path)
     try:
         landed = []
-        for step in STEPS:
+        for step in STEPS if steps is None else steps:
             step.apply(conn)
             landed.append((step.name, after_step(step.name)))
         return tuple(landed)
