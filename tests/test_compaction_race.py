@@ -25,7 +25,7 @@ from litestream_vfs.process import PROCESS
 from litestream_vfs.storage.base import LEVELS, parse_ltx_name
 from litestream_vfs.vfs import file_of
 from support.replicas import ReplicaFixture, build_replica, run_restore
-from test_faults import ground_truth, table_contents
+from support.truth import ground_truth, table_contents
 
 RETENTION = {"l0-retention": "1s", "l0-retention-check-interval": "1s"}
 

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import collections
 import random
-import re
 from collections.abc import Iterator
-from pathlib import Path
 
 import apsw
 import pytest
@@ -26,6 +24,7 @@ from litestream_vfs.storage.base import LtxObject
 from litestream_vfs.storage.retry import Backoff
 from support.proxy import FaultPlan, Proxy
 from support.replicas import ReplicaFixture
+from support.truth import ground_truth, table_contents, through
 
 FAULT_KINDS = ("delay", "status", "reset", "truncate", "drop")
 QUERIES = 30
@@ -33,24 +32,7 @@ FAULT_FRACTION = 0.10
 SMALL_CACHE = 1024 * 1024
 
 
-def through(proxy: Proxy, url: str) -> str:
-    """The same s3:// replica URL, with the endpoint swapped for the proxy's."""
-    return re.sub(r"endpoint=[^&]+", f"endpoint={proxy.url}", url)
 
-
-def table_contents(connection: apsw.Connection) -> dict[str, list]:
-    names = [r[0] for r in connection.execute(
-        "SELECT name FROM sqlite_master WHERE type='table' ORDER BY name")]
-    return {name: connection.execute(f'SELECT * FROM "{name}" ORDER BY rowid').fetchall()
-            for name in names}
-
-
-def ground_truth(path: Path) -> dict[str, list]:
-    truth = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
-    try:
-        return table_contents(truth)
-    finally:
-        truth.close()
 
 
 @pytest.fixture(scope="module")

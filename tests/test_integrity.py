@@ -24,7 +24,7 @@ from litestream_vfs.errors import LitestreamVFSError, LTXError
 from litestream_vfs.ltx.frame import FRAME_HEADER_SIZE
 from litestream_vfs.storage.base import LtxObject
 from litestream_vfs.vfs import file_of
-from test_faults import ground_truth, table_contents
+from support.truth import ground_truth, table_contents
 
 CLEAN_ERRORS = (apsw.Error, LitestreamVFSError)
 

@@ -12,16 +12,12 @@ import pytest
 from litestream_vfs.cli import main as cli_main
 from litestream_vfs.connect import connect, open_replica
 from litestream_vfs.restore import restore
+from support.truth import table_contents
 
 
 def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
-
-def table_contents(connection: apsw.Connection) -> dict[str, list]:
-    names = [r[0] for r in connection.execute(
-        "SELECT name FROM sqlite_master WHERE type='table' ORDER BY name")]
-    return {name: connection.execute(f'SELECT * FROM "{name}" ORDER BY rowid').fetchall() for name in names}
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from litestream_vfs.connect import connect, open_replica
 from litestream_vfs.errors import LitestreamVFSError, ReplicaError
 from litestream_vfs.storage import open_storage, parse_replica_url
 from support.proxy import Proxy
-from test_faults import through
+from support.truth import through
 
 READ_ONLY_KINDS = {"GET", "LIST", "HEAD"}
 

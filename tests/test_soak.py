@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from support.proxy import Proxy
-from test_faults import ground_truth, through
+from support.truth import ground_truth, through
 
 pytestmark = pytest.mark.slow
 
