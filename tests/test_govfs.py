@@ -68,5 +68,7 @@ def test_go_vfs_blocks_on_an_empty_replica(tmp_path: Path) -> None:
 
 
 def test_go_vfs_load_failure_is_reported(tmp_path: Path) -> None:
-    with pytest.raises(GoVfsError, match="failed to create replica client"):
+    """A bad URL makes the Go extension fail to load; often it logs why, sometimes the Go
+    runtime takes the child process down (SIGSEGV) first: either way the runner says so."""
+    with pytest.raises(GoVfsError, match=r"failed to create replica client|failed \(exit -11\)"):
         run_go_vfs(go_vfs_extension(), "nosuchscheme://bucket/db", QUERIES[:1], timeout=30)
