@@ -52,7 +52,6 @@ class PageLocation(NamedTuple):
     size: int
 
 
-PageMap = Mapping[int, PageLocation]
 
 
 def merge_page_maps(metas: Sequence[FileMeta], commit: int,
