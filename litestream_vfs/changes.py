@@ -23,12 +23,12 @@ from typing import Any, Iterable, Iterator, Mapping
 
 import apsw
 
-from .connect import connect, open_replica, replica_uri
+from .connect import connect, open_replica, replica_uri, select_state
 from .errors import ReplicaError
 from .pages import FileMeta, PageLocation
 from .replica import Replica, State
 from .storage.base import LtxObject
-from .timeparse import is_latest, format_txid, parse_time, parse_txid
+from .timeparse import format_txid
 from .vfs import file_of
 
 #: The name given to pages that no b-tree owns (free pages, pointer maps, the lock page).
@@ -45,11 +45,9 @@ def resolve_state(replica: Replica, when: str | int) -> State:
     if isinstance(when, int):
         return replica.state(when)
     text = when.strip()
-    if is_latest(text):
-        return replica.latest()
     if _TXID_TEXT.match(text):
-        return replica.state(parse_txid(text))
-    return replica.state_at(parse_time(text))
+        return select_state(replica, txid=text)
+    return select_state(replica, time=text)
 
 
 # -- the log ------------------------------------------------------------------------

@@ -221,7 +221,7 @@ class PageFetcher:
             missing = self._from_disk(missing, out, charge)
         if missing:
             self._wait_inflight(missing)
-            still = self._lookup({p: loc for p, loc in missing.items()}, out)
+            still = self._lookup(missing, out)
             self._fetch(still, charge, readahead)
             left = self._lookup(still, out)
             if left:  # only a cache too small to hold one range gets here

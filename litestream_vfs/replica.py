@@ -329,14 +329,13 @@ class Replica:
         Such a newest file is skipped, never trusted: the previous state is
         returned and the file is tried again on the next call.
         """
-        states = self.chains_for(charge).states
-        for back, txid in enumerate(reversed(states[-NEWEST_RETRIES:])):
+        *newer, oldest = reversed(self.chains_for(charge).states[-NEWEST_RETRIES:])
+        for txid in newer:
             try:
                 return self.state(txid, charge)
             except LTXError:
-                if back == len(states[-NEWEST_RETRIES:]) - 1:
-                    raise
-        raise AssertionError("unreachable")
+                continue
+        return self.state(oldest, charge)  # its error, if any, is the one to report
 
     def state_at(self, when: datetime, charge: Charge = ()) -> State:
         """The last state whose timestamp is at or before `when` (timestamps of the finest files).
