@@ -16,10 +16,8 @@ import sys
 import urllib.parse
 from collections.abc import Iterator
 
-import apsw
 import pytest
 
-import litestream_vfs
 from litestream_vfs.errors import ObjectNotFound, ReplicaError, StorageError
 from litestream_vfs.ltx.file import decode_file
 from litestream_vfs.pages import PageCache
@@ -35,6 +33,7 @@ from support.binaries import litestream_binary
 from support.fsspec_servers import (SFTP_PASSWORD, StoreReplica, free_port,
                                     replicate_to, running_azurite, running_gcs_emulator,
                                     running_sftp)
+from support.truth import assert_steps_read_like_restore
 from support.workload import STEPS
 
 VERSION = "0.5.17"
@@ -132,21 +131,8 @@ def test_restore_matches_litestream_for_every_txid(replica, storage, tmp_path, s
 
 
 def test_vfs_reads_each_step(replica, tmp_path, server_env):
-    uri = (f"file:chinook.db?vfs={litestream_vfs.VFS_NAME}"
-           f"&replica={urllib.parse.quote(replica.url, safe='')}")
-    db = apsw.Connection(uri, flags=apsw.SQLITE_OPEN_READONLY | apsw.SQLITE_OPEN_URI)
-    try:
-        for name, txid in replica.step_txids:
-            truth_path = tmp_path / f"{txid}.db"
-            replica.litestream_restore(truth_path, txid)
-            truth = apsw.Connection(str(truth_path), flags=apsw.SQLITE_OPEN_READONLY)
-            db.execute(f"PRAGMA litestream_txid='{txid:016x}'")
-            for table in COMPARED_TABLES:
-                query = f"SELECT * FROM {table} ORDER BY rowid"
-                assert db.execute(query).fetchall() == truth.execute(query).fetchall(), (name, table)
-            truth.close()
-    finally:
-        db.close()
+    assert_steps_read_like_restore(replica.url, replica.step_txids, replica.litestream_restore, tmp_path,
+                                   COMPARED_TABLES)
 
 
 # -- error paths --------------------------------------------------------------------

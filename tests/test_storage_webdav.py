@@ -39,6 +39,7 @@ from support.proxy import FaultPlan, Proxy
 from support.replicas import ReplicaLocation, run_restore
 from support.webdav import (WebDAVReplica, finite_depth_only, ranges_ignored, replicate_through_webdav,
                              running_webdav)
+from support.truth import assert_steps_read_like_restore
 from support.workload import STEPS
 
 VERSION = "0.5.17"
@@ -157,22 +158,10 @@ def test_restore_matches_litestream_for_every_txid(replica, storage, tmp_path):
 
 
 def test_vfs_reads_each_step_through_webdav(replica, tmp_path):
-    uri = (f"file:chinook.db?vfs={litestream_vfs.VFS_NAME}"
-           f"&replica={urllib.parse.quote(replica.url, safe='')}")
-    db = apsw.Connection(uri, flags=apsw.SQLITE_OPEN_READONLY | apsw.SQLITE_OPEN_URI)
-    try:
-        for name, txid in replica.step_txids:
-            truth_path = tmp_path / f"{txid}.db"
-            run_restore(litestream_binary(VERSION), replica.url, truth_path, {}, txid)
-            truth = apsw.Connection(str(truth_path), flags=apsw.SQLITE_OPEN_READONLY)
-            db.execute(f"PRAGMA litestream_txid='{txid:016x}'")
-            assert db.execute("PRAGMA litestream_txid").fetchone()[0] == f"{txid:016x}"
-            for table in COMPARED_TABLES:
-                query = f"SELECT * FROM {table} ORDER BY rowid"
-                assert db.execute(query).fetchall() == truth.execute(query).fetchall(), (name, table)
-            truth.close()
-    finally:
-        db.close()
+    binary = litestream_binary(VERSION)
+    assert_steps_read_like_restore(replica.url, replica.step_txids,
+                                   lambda out, txid: run_restore(binary, replica.url, out, {}, txid),
+                                   tmp_path, COMPARED_TABLES)
 
 
 def test_vfs_cold_open_sends_only_reads(replica):
