@@ -12,8 +12,8 @@ import pytest
 
 from support.binaries import go_vfs_extension, litestream_binary
 from support.govfs import GoVfsError, run_go_vfs
+from support.workload import chinook_source
 
-CHINOOK = Path(__file__).resolve().parents[2] / "shared" / "data" / "chinook.sqlite"
 QUERIES = ["select count(*) from Track", "select max(GenreId), count(*) from Genre"]
 
 
@@ -35,7 +35,7 @@ def replica(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """(source DB, replica dir): a snapshot of Chinook, then one more commit on top."""
     root = tmp_path_factory.mktemp("govfs")
     db = root / "chinook.db"
-    shutil.copyfile(CHINOOK, db)
+    shutil.copyfile(chinook_source(), db)
     replica_dir = root / "replica"
     conn = apsw.Connection(str(db))
     conn.execute("PRAGMA journal_mode=wal")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import random
 from functools import cache
-from pathlib import Path
 
 import pytest
 
@@ -19,9 +18,9 @@ from litestream_vfs.errors import ChecksumMismatch, LTXError
 from litestream_vfs.ltx import HEADER_SIZE, LtxFile, decode_file, decode_page, encode_file
 from litestream_vfs.ltx.frame import frame_header_length
 from ltx_samples import FLAVOURS, make_header
+from support.workload import chinook_source
 
 NAME = "replica/ltx/0/0000000000000005-0000000000000009.ltx"
-SQLITE_SAMPLE = Path("/work/shared/data/chinook.sqlite")
 
 
 @cache
@@ -121,7 +120,7 @@ def _foreign_inputs() -> list:
         pytest.param(b"", id="empty"),
         *(pytest.param(rng.randbytes(n), id=f"random-{n}") for n in (10, 131, 5000)),
         pytest.param(b"LTX1" + rng.randbytes(2000), id="magic-then-random"),
-        pytest.param(SQLITE_SAMPLE.read_bytes(), id="sqlite-database"),
+        pytest.param(chinook_source().read_bytes(), id="sqlite-database"),
         pytest.param(bytes(100) + valid[100:], id="zeroed-header"),
         pytest.param(valid[:100] + rng.randbytes(len(valid) - 100), id="random-after-header"),
     ]

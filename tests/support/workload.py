@@ -19,8 +19,8 @@ from pathlib import Path
 
 import apsw
 
-# shared/ sits beside the repository checkout (in development and in CI).
-CHINOOK = Path(__file__).resolve().parents[3] / "shared" / "data" / "chinook.sqlite"
+#: The sample database shipped with the repository (examples/data); the one place tests name it.
+CHINOOK = Path(__file__).resolve().parents[2] / "examples" / "data" / "chinook.sqlite"
 BULK_ROWS_PER_STEP = 1500
 _PAYLOAD_RANDOM_BYTES = 1000  # incompressible half of each bulk payload
 
@@ -34,7 +34,7 @@ class Step:
 
 
 def chinook_source() -> Path:
-    """The shared read-only sample database; LITESTREAM_VFS_CHINOOK overrides its path."""
+    """The read-only sample database in the repository; LITESTREAM_VFS_CHINOOK overrides its path."""
     path = Path(os.environ.get("LITESTREAM_VFS_CHINOOK", CHINOOK))
     if not path.is_file():
         raise FileNotFoundError(f"sample database not found: {path} (set LITESTREAM_VFS_CHINOOK)")
