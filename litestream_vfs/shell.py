@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 import apsw
 import apsw.shell
 
-from .cli import age_text
+from .cli.output import age_text
 from .errors import ReplicaError
 from .timeparse import format_time, format_txid, parse_time
 from .vfs import ReplicaFile, file_of

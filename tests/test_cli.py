@@ -216,3 +216,31 @@ def test_usage_errors_exit_2(args):
     result = cli(*args)
     assert result.returncode == 2
     assert "usage: litestream-vfs" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("where", ["first", "after the command", "last"])
+def test_debug_is_accepted_anywhere(tmp_path, where):
+    missing = str(tmp_path / "missing")
+    args = {"first": ["--debug", "query", missing, "SELECT 1"],
+            "after the command": ["query", "--debug", missing, "SELECT 1"],
+            "last": ["query", missing, "SELECT 1", "--debug"]}[where]
+    result = cli(*args)
+    assert result.returncode == 1
+    assert "Traceback" in result.stderr and missing in result.stderr
+
+
+def test_an_unexpected_exception_is_one_line_and_exit_1(monkeypatch, capsys, file_replica):
+    """Whatever a command raises, main() prints one line naming it (traceback only with --debug)."""
+    from litestream_vfs import notebook
+    from litestream_vfs.cli import main
+
+    def broken(*args, **kwargs):
+        raise KeyError("no such thing")
+
+    monkeypatch.setattr(notebook, "query", broken)
+    assert main(["query", file_replica.url, "SELECT 1"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith("litestream-vfs: error: KeyError: 'no such thing'") and "--debug" in err
+    with pytest.raises(KeyError):
+        main(["query", file_replica.url, "SELECT 1", "--debug"])
