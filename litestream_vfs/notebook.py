@@ -1,6 +1,6 @@
 """Notebook helpers: a replica (at any time) straight into a pandas DataFrame.
 
-pandas is optional (`pip install 'litestream-vfs[pandas]'`) and imported only
+pandas is optional (`pip install 'litestream-apsw[pandas]'`) and imported only
 when `read_sql` runs. `pandas.read_sql(sql, apsw_connection)` also works for
 queries that return rows, with a UserWarning (APSW is not sqlite3), but fails
 on an empty result because APSW has no column description once a statement

@@ -231,5 +231,5 @@ def test_gs_root_is_bucket_and_path():
                                                 ("sftp://me@host/db", "sshfs", "sftp")])
 def test_missing_library_names_the_extra(url, module, extra, monkeypatch):
     monkeypatch.setitem(sys.modules, module, None)  # makes `import module` fail
-    with pytest.raises(ReplicaError, match=re.escape(f"pip install 'litestream-vfs[{extra}]'")):
+    with pytest.raises(ReplicaError, match=re.escape(f"pip install 'litestream-apsw[{extra}]'")):
         open_storage(url)

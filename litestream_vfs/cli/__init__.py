@@ -15,8 +15,8 @@ import importlib
 import sys
 from typing import Sequence
 
-from ..errors import LitestreamVFSError
-from .args import Commands
+from ..distribution import refuse_foreign_package
+from .args import Commands, VersionAction
 
 #: Modules of this package that add subcommands, in the order `--help` lists them.
 COMMAND_MODULES = ("query", "history", "restore", "changes")
@@ -25,6 +25,7 @@ COMMAND_MODULES = ("query", "history", "restore", "changes")
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="litestream-vfs", description=__doc__.splitlines()[0])
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
+    parser.add_argument("--version", action=VersionAction)
     commands = Commands(parser)
     for name in COMMAND_MODULES:
         importlib.import_module(f"{__name__}.{name}").register(commands)
@@ -35,6 +36,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; any error ends in one line on stderr and exit status 1."""
     args = build_parser().parse_args(argv)
     try:
+        refuse_foreign_package(sys.modules.get("litestream_vfs"))  # e.g. the Go VFS wheel's __init__
         return args.run(args)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -48,8 +50,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def describe(exc: BaseException) -> str:
     """The message of an error we anticipate; for anything else also its type and where to look."""
+    if isinstance(exc, (ImportError, OSError, ValueError)):  # ImportError: maybe our package is not ours
+        return one_line(exc)
+    from ..errors import LitestreamVFSError
+
     apsw = sys.modules.get("apsw")
-    if isinstance(exc, (LitestreamVFSError, OSError, ValueError)) or (apsw and isinstance(exc, apsw.Error)):
+    if isinstance(exc, LitestreamVFSError) or (apsw and isinstance(exc, apsw.Error)):
         return one_line(exc)
     return f"{type(exc).__name__}: {one_line(exc)} (unexpected; run with --debug for the traceback)"
 

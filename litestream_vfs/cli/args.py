@@ -19,6 +19,22 @@ def debug_options() -> argparse.ArgumentParser:
     return parent
 
 
+class VersionAction(argparse.Action):
+    """`--version`: the installed version, read from the package metadata only when asked."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS, **kwargs: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS,
+                         help="print the version and exit")
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:  # noqa: ANN001 - argparse's hook
+        from ..distribution import NAME, version
+
+        found = version()
+        print(f"{parser.prog} {found} ({NAME})" if found else
+              f"{parser.prog}: version unknown: {NAME} is not installed (run `pip install -e .` in its checkout)")
+        parser.exit()
+
+
 class Commands:
     """The subcommands of `litestream-vfs`: each command module calls `add` once per command it offers."""
 

@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+from ..distribution import NAME
 from ..errors import LitestreamVFSError, ObjectNotFound, ReplicaError, StorageError
 from .base import LEVELS, Counters, LtxObject, parse_ltx_name
 from .retry import Backoff, retry
@@ -85,7 +86,7 @@ def _require(scheme: str) -> None:
         __import__(module)
     except ImportError as exc:
         raise ReplicaError(f"{scheme}:// replicas need the {module} package: "
-                           f"pip install 'litestream-vfs[{extra}]'") from exc
+                           f"pip install '{NAME}[{extra}]'") from exc
 
 
 def _no_password(location: ReplicaLocation, hint: str) -> None:

@@ -45,6 +45,18 @@ def go_vfs_extension() -> Path:
                      "litestream_vfs/litestream-vfs.so")
 
 
+def go_vfs_package() -> Path:
+    """A directory holding the Go VFS wheel's `litestream_vfs` package as installed (__init__.py and library)."""
+    init = _unpacked(f"litestream-vfs=={GO_VFS_VERSION}", f"go-vfs-package-{GO_VFS_VERSION}",
+                     "litestream_vfs/__init__.py")
+    library = init.parent / "litestream-vfs.so"
+    try:
+        library.symlink_to(go_vfs_extension())
+    except FileExistsError:  # made by an earlier or concurrent run
+        pass
+    return init.parent.parent
+
+
 def _unpacked(requirement: str, name: str, member: str) -> Path:
     """`member` of the wheel for `requirement`, unpacked under cache_dir()/name.
 
