@@ -13,22 +13,60 @@ from .distribution import NAME as __distribution__, refuse_go_wheel
 
 refuse_go_wheel()  # before anything else: Litestream's Go VFS wheel shares our import name
 
-from typing import Mapping
+import importlib
+import sys
+import types
+from typing import Any, Mapping
 
-from .changes import Change, change_log as changes, diff
 from .errors import (ChecksumMismatch, LitestreamVFSError, LTXError, ObjectNotFound, OutOfHistory,
                      ReplicaError, StorageError, TimeParseError)
-from .process import PROCESS
-from .connect import connect
-from .notebook import attach, read_sql
 from .sql import install_hook
 from .vfs import VFS_NAME, ensure_registered, file_of
+
+#: Public names loaded on first use (PEP 562), so `import litestream_vfs` costs only the
+#: VFS registration: name -> (module of this package, attribute). Add new public names here.
+LAZY: dict[str, tuple[str, str]] = {
+    "connect": ("connect", "connect"),
+    "read_sql": ("notebook", "read_sql"),
+    "attach": ("notebook", "attach"),
+    "changes": ("changes", "change_log"),
+    "diff": ("changes", "diff"),
+    "Change": ("changes", "Change"),
+}
 
 __all__ = [
     "VFS_NAME", "register", "connect", "read_sql", "attach", "file_of", "stats", "reset_stats", "changes", "diff", "Change",
     "LitestreamVFSError", "LTXError", "ChecksumMismatch", "StorageError", "ObjectNotFound",
     "ReplicaError", "OutOfHistory", "TimeParseError",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Load a public name from LAZY on first use."""
+    if name not in LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module, attribute = LAZY[name]
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), attribute)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(LAZY))
+
+
+class _Package(types.ModuleType):
+    """Loading a submodule binds it as an attribute of its package; where a public name is
+    also a submodule's name (`connect`, `changes`), the public name must win, as when eager."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        module, attribute = LAZY.get(name, ("", ""))
+        if isinstance(value, types.ModuleType) and value.__name__ == f"{self.__name__}.{module}":
+            value = getattr(value, attribute)
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 
 def register(replicas: Mapping[str, str] | None = None, *, cache_size: int | None = None,
@@ -45,6 +83,8 @@ def register(replicas: Mapping[str, str] | None = None, *, cache_size: int | Non
     hydrate_dir: keep a local SQLite copy of every replica opened in this directory, built in
         the background (see litestream_vfs.hydrate; "" turns it off; `hydrate=PATH|off` overrides).
     """
+    from .process import PROCESS
+
     PROCESS.configure(replicas=replicas, cache_bytes=cache_size, poll_seconds=poll_interval,
                       cache_dir=cache_dir, disk_bytes=disk_cache_size, hydrate_dir=hydrate_dir)
     ensure_registered()
@@ -53,10 +93,14 @@ def register(replicas: Mapping[str, str] | None = None, *, cache_size: int | Non
 
 def stats() -> dict[str, float]:
     """Process-wide counters: lists, gets, bytes_fetched, network_seconds, cache_hits/misses, pages_decoded."""
+    from .process import PROCESS
+
     return PROCESS.totals()
 
 
 def reset_stats() -> None:
+    from .process import PROCESS
+
     PROCESS.reset_counters()
 
 

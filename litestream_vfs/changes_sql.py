@@ -17,7 +17,6 @@ from typing import Any, Iterator
 import apsw
 import apsw.ext
 
-from .changes import change_log, diff
 from .timeparse import format_time, format_txid
 from .vfs import file_of
 
@@ -31,6 +30,8 @@ def to_json(value: dict[str, Any] | None) -> str | None:
 
 def _log(connection_ref: weakref.ReferenceType) -> object:
     def litestream_log(table_name: str | None = None, schema: str = "main") -> Iterator[tuple]:
+        from .changes import change_log  # the change machinery loads on first use
+
         url = file_of(connection_ref(), schema).replica.source_url
         for change in change_log(url, table=table_name):
             for name, pages in change.tables.items():
@@ -44,6 +45,8 @@ def _log(connection_ref: weakref.ReferenceType) -> object:
 
 def _diff(connection_ref: weakref.ReferenceType) -> object:
     def litestream_diff(table_name: str, from_state: str, to_state: str, schema: str = "main") -> Iterator[tuple]:
+        from .changes import diff
+
         url = file_of(connection_ref(), schema).replica.source_url
         for row in diff(url, table_name, from_state, to_state):
             yield (row["change"], to_json(row["key"]), to_json(row["before"]), to_json(row["after"]))

@@ -16,16 +16,15 @@ import weakref
 from typing import Iterator
 
 import apsw
-import apsw.ext
 
-from .changes_sql import install_changes
-from .process import PROCESS
 from .timeparse import format_time, format_txid
 from .errors import ReplicaError
 from .vfs import file_of
 
 
 def _history(connection_ref: weakref.ReferenceType) -> object:
+    import apsw.ext
+
     def litestream_history(schema: str = "main") -> Iterator[tuple]:
         file = file_of(connection_ref(), schema)
         current = file.state.txid
@@ -39,7 +38,11 @@ def _history(connection_ref: weakref.ReferenceType) -> object:
 
 
 def _stats(connection_ref: weakref.ReferenceType) -> object:
+    import apsw.ext
+
     def litestream_stats(schema: str = "main") -> Iterator[tuple]:
+        from .process import PROCESS
+
         file = file_of(connection_ref(), schema)
         for name, value in file.counters.snapshot().items():
             yield ("connection", name, value)
@@ -66,7 +69,14 @@ def is_replica(connection: apsw.Connection, schema: str = "main") -> bool:
 
 
 def install(connection: apsw.Connection) -> None:
-    """Connection hook: add the litestream SQL functions and tables to a new connection."""
+    """Connection hook: add the litestream SQL functions and tables to a new connection.
+
+    apsw.ext and the change machinery load with the first connection, not with the package.
+    """
+    import apsw.ext
+
+    from .changes_sql import install_changes
+
     if is_replica(connection):
         connection.execute(f"PRAGMA cache_size = -{DEFAULT_SQLITE_CACHE_KIB}")
     ref = weakref.ref(connection)
@@ -74,6 +84,8 @@ def install(connection: apsw.Connection) -> None:
     apsw.ext.make_virtual_module(connection, "litestream_stats", _stats(ref), eponymous=True)
 
     def litestream_reset_stats(schema: str = "main") -> int:
+        from .process import PROCESS
+
         file_of(ref(), schema).counters.reset()
         PROCESS.reset_counters()
         return 1

@@ -7,22 +7,21 @@ per read transaction and answers the litestream PRAGMAs.
 
 from __future__ import annotations
 
-import ctypes
 import struct
 import threading
 from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import apsw
 
-from . import ltx
 from .errors import LitestreamVFSError, ObjectNotFound, ReplicaError
-from .hydrate import Hydrator, hydration_path, hydrator_for
-from .pages import ReadAhead
-from .process import PROCESS, Poller
-from .replica import Replica, State
-from .storage.base import Counters
 from .timeparse import format_time, format_txid, is_latest, parse_time, parse_txid
+
+if TYPE_CHECKING:  # the machinery loads at the first open, not when the VFS is registered
+    from .hydrate import Hydrator
+    from .process import Poller
+    from .replica import Replica, State
+    from .storage.base import Counters
 
 VFS_NAME = "litestream"
 #: File-control op code that hands the open `ReplicaFile` to Python code (see `file_of`).
@@ -40,6 +39,9 @@ class ReplicaFile:
         self.label = label
         self.replica = replica
         self.poller = poller
+        from .pages import ReadAhead
+        from .storage.base import Counters
+
         self.counters = Counters()
         self.readahead = ReadAhead()
         self._lock = threading.Lock()
@@ -135,8 +137,10 @@ class ReplicaFile:
         cached = self._page1
         if cached is not None and cached[0] is state and offset + amount <= size:
             return cached[1][offset:offset + amount]
+        from .ltx import lock_page as lock_page_of  # loaded at open: a dict lookup here
+
         first, last = offset // size + 1, (offset + amount - 1) // size + 1
-        lock_page = ltx.lock_page(size)
+        lock_page = lock_page_of(size)
         blob = self.hydrator.pages(state, first, min(last, state.commit)) if self.hydrator else None
         if blob is None:
             wanted = [p for p in range(first, min(last, state.commit) + 1) if p != lock_page]
@@ -175,6 +179,8 @@ class ReplicaFile:
         if op == apsw.SQLITE_FCNTL_PRAGMA:
             return self._pragma(apsw.VFSFcntlPragma(ptr))
         if op == FCNTL_GET_FILE:
+            import ctypes
+
             ctypes.py_object.from_address(ptr).value["file"] = self
             return True
         return False
@@ -260,6 +266,8 @@ class LitestreamVFS(apsw.VFS):
         flags[1] = (flags[0] | apsw.SQLITE_OPEN_READONLY) & ~(apsw.SQLITE_OPEN_READWRITE | apsw.SQLITE_OPEN_CREATE)
         filename = name.filename() if isinstance(name, apsw.URIFilename) else str(name)
         param = (lambda key: name.uri_parameter(key)) if isinstance(name, apsw.URIFilename) else (lambda key: None)
+        from .process import PROCESS  # the first open loads the machinery
+
         url = PROCESS.replica_url_for(filename, param("replica"))
         if not url:
             raise ReplicaError(f"no replica for {filename!r}: add ?replica=URL to the file name, "
@@ -276,9 +284,12 @@ class LitestreamVFS(apsw.VFS):
         elif time_text and not is_latest(time_text):
             target = replica.state_at(parse_time(time_text)).txid
         file = ReplicaFile(filename, replica, poller, target)
-        hydrate = hydration_path(replica.storage.url, param("hydrate"), PROCESS.settings.hydrate_dir)
-        if hydrate:
-            file.hydrator = hydrator_for(replica, hydrate, PROCESS.settings.poll_seconds)
+        if param("hydrate") or PROCESS.settings.hydrate_dir:
+            from .hydrate import hydration_path, hydrator_for
+
+            hydrate = hydration_path(replica.storage.url, param("hydrate"), PROCESS.settings.hydrate_dir)
+            if hydrate:
+                file.hydrator = hydrator_for(replica, hydrate, PROCESS.settings.poll_seconds)
         return file
 
     def xAccess(self, pathname: str, flags: int) -> bool:
@@ -293,6 +304,8 @@ class LitestreamVFS(apsw.VFS):
 
 def file_of(connection: apsw.Connection, schema: str = "main") -> ReplicaFile:
     """The `ReplicaFile` behind a schema of a connection (ReplicaError if it is not one)."""
+    import ctypes
+
     box: dict[str, Any] = {}
     holder = ctypes.py_object(box)
     understood = connection.file_control(schema, FCNTL_GET_FILE, ctypes.addressof(holder))
