@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import posixpath
-from urllib.parse import quote, urlsplit
+from typing import Mapping
+from urllib.parse import quote, urlencode, urlsplit
 
 import apsw
 
@@ -20,25 +21,33 @@ def label_for(url: str) -> str:
     return posixpath.basename(path.rstrip("/")) or "replica.db"
 
 
-def replica_uri(url: str, *, label: str | None = None, time: str | None = None, txid: str | None = None) -> str:
-    """`file:` URI that opens `url` with the litestream VFS, optionally at a time or TXID."""
+def replica_uri(url: str, *, label: str | None = None, time: str | None = None, txid: str | None = None,
+                params: Mapping[str, object] | None = None) -> str:
+    """`file:` URI that opens `url` with the litestream VFS, optionally at a time or TXID.
+
+    `params` adds other URI parameters (cache_dir=, hydrate=, ...).
+    """
     uri = f"file:{quote(label or label_for(url))}?vfs={VFS_NAME}&replica={quote(url, safe='')}"
     if txid:
         uri += f"&litestream_txid={quote(txid, safe='')}"
     elif time:
         uri += f"&litestream_time={quote(time, safe='')}"
+    if params:
+        uri += "&" + urlencode({key: str(value) for key, value in params.items()}, safe="", quote_via=quote)
     return uri
 
 
-def connect(url: str, *, time: str | None = None, txid: str | None = None, label: str | None = None) -> apsw.Connection:
+def connect(url: str, *, time: str | None = None, txid: str | None = None, label: str | None = None,
+            params: Mapping[str, object] | None = None) -> apsw.Connection:
     """A read-only APSW connection on a replica, at `latest` unless a time or TXID is given.
 
-    For a directory of replicas (a URL ending in `/`), `label` names the database in it.
+    For a directory of replicas (a URL ending in `/`), `label` names the database in it;
+    `params` adds URI parameters (see `replica_uri`).
     """
     if url.endswith("/") and not label:
         raise ReplicaError(f"{url} names a directory of replicas; pass label='my.db' to pick one")
     ensure_registered()
-    return apsw.Connection(replica_uri(url, label=label, time=time, txid=txid),
+    return apsw.Connection(replica_uri(url, label=label, time=time, txid=txid, params=params),
                            flags=apsw.SQLITE_OPEN_READONLY | apsw.SQLITE_OPEN_URI)
 
 

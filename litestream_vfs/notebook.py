@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 import apsw
 
 from .connect import connect, replica_uri
+from .described import Described
 
 if TYPE_CHECKING:
     import pandas
@@ -43,16 +44,9 @@ def read_sql(source: str | apsw.Connection, sql: str, *, time: str | None = None
 def query(connection: apsw.Connection, sql: str,
           params: Sequence[Any] | dict[str, Any] | None = None) -> tuple[list[str], list[tuple]]:
     """(column names of the last statement, its rows): names are known even for an empty result."""
-    cursor = connection.cursor()
-    columns: list[str] = []
-
-    def remember_columns(cur: apsw.Cursor, statement: str, bindings: Any) -> bool:
-        columns[:] = [name for name, _ in cur.get_description()]
-        return True
-
-    cursor.exec_trace = remember_columns
-    rows = cursor.execute(sql, params or ()).fetchall()
-    return columns, rows
+    described = Described(connection.cursor())
+    rows = described.cursor.execute(sql, params or ()).fetchall()
+    return described.names, rows
 
 
 def attach(connection: apsw.Connection, url: str, schema: str, *, time: str | None = None,
