@@ -30,7 +30,7 @@ LAZY: dict[str, tuple[str, str]] = {
     "read_sql": ("notebook", "read_sql"),
     "attach": ("notebook", "attach"),
     "changes": ("changes", "change_log"),
-    "diff": ("changes", "diff"),
+    "diff": ("rowdiff", "diff"),
     "Change": ("changes", "Change"),
 }
 

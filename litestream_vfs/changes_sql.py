@@ -45,7 +45,7 @@ def _log(connection_ref: weakref.ReferenceType) -> object:
 
 def _diff(connection_ref: weakref.ReferenceType) -> object:
     def litestream_diff(table_name: str, from_state: str, to_state: str, schema: str = "main") -> Iterator[tuple]:
-        from .changes import diff
+        from .rowdiff import diff
 
         url = file_of(connection_ref(), schema).replica.source_url
         for row in diff(url, table_name, from_state, to_state):

@@ -40,7 +40,7 @@ def _run_log(args: argparse.Namespace) -> int:
 
 
 def _run_diff(args: argparse.Namespace) -> int:
-    from ..changes import diff
+    from ..rowdiff import diff
 
     changes = diff(args.replica, args.table, args.from_, args.to)
     if args.format == "json":
