@@ -13,11 +13,12 @@ import time
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable, Sequence, TypeVar
 
 from cachetools import LRUCache
 
 from . import ltx
+from .damage import Damage, identity
 from .diskcache import DiskCache
 from .errors import LTXError, ObjectNotFound, OutOfHistory, ReplicaError
 from .pages import FileMeta, PageCache, PageFetcher, PageLocation, ReadAhead, cache_key, file_key, merge_page_maps
@@ -34,10 +35,12 @@ Charge = Sequence[Counters]
 HEAD_PREFETCH = 64 * 1024
 #: How many states' page maps a replica keeps ready.
 PAGE_MAPS_KEPT = 8
-#: How many of the newest states `latest()` may step back over when files are still being uploaded.
-NEWEST_RETRIES = 3
 #: Headers fetched concurrently per round of a time search.
 TIME_SEARCH_FANOUT = 16
+#: Damaged files an error message names at most.
+DAMAGE_NAMED = 3
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -106,6 +109,9 @@ class Replica:
         #: (txid, plan whose file vanished) -> the same state re-planned from the files that remain.
         self._replans: LRUCache[tuple[int, tuple[LtxObject, ...]], State] = LRUCache(PAGE_MAPS_KEPT * 4)
         self.fetcher = PageFetcher(storage, cache, pool, self._meta)
+        #: Files found damaged: the chains leave them out (see damage.py).
+        self.damage = Damage()
+        self._damage_found = 0
         self.disk: DiskCache | None = None
         #: Everything done for this replica in this process, background polls included.
         self.counters = Counters()
@@ -160,7 +166,7 @@ class Replica:
             files = (self._files - known) | listed
         if unchanged:
             return False
-        candidate = build_chains(files)
+        candidate = build_chains(self.damage.intact(files))
         newest = max([o.max_txid for o in listed], default=0)
         if candidate.latest is not None and candidate.latest >= max(previous, newest):
             self._set_files(files)
@@ -172,17 +178,60 @@ class Replica:
         if not files:
             raise ReplicaError(f"no LTX files at {self.storage.url}: the replica is empty "
                                "(Litestream has not shipped a snapshot yet) or the URL is wrong")
-        chains = build_chains(files)
+        self.damage.retain(files)
+        chains = build_chains(self.damage.intact(files))
         if not chains.states:
             raise ReplicaError(f"{self.storage.url} holds LTX files but no snapshot to start from, "
-                               "so no state can be restored")
+                               f"so no state can be restored{self.damage_note(0)}")
+        listed = {identity(o) for o in files}
         with self._lock:
-            gone = self._files - files
-            for obj in gone:
-                self._meta.pop(obj, None)
+            changed = [o for o in self._files if identity(o) not in listed]  # removed, or listed anew
             self._files = files
             self._chains = chains
+        self._drop(changed)
         return chains
+
+    def _drop(self, objs: Sequence[LtxObject]) -> None:
+        """Forget what was read from files that are gone, changed or damaged."""
+        with self._lock:
+            for obj in objs:
+                self._meta.pop(obj, None)
+                self._headers_only.pop(obj, None)
+        if objs:
+            self.forget(objs)
+
+    # -- damage ----------------------------------------------------------
+    def mark_damaged(self, obj: LtxObject, error: LTXError) -> None:
+        """Leave `obj` out of every plan from now on (until the listing shows it changed)."""
+        if not self.damage.mark(obj, error):
+            return
+        with self._lock:
+            self._damage_found += 1
+            if self._chains is not None:
+                self._chains = build_chains(self.damage.intact(self._files))
+        self._drop([obj])
+
+    def _around_damage(self, work: Callable[[], T]) -> T:
+        """Run `work`; each time it finds a file damaged, run it again on chains that avoid it.
+
+        Ends: every round that fails marks one more listed file, and the listing is finite.
+        """
+        while True:
+            found = self._damage_found
+            try:
+                return work()
+            except LTXError:
+                if self._damage_found == found:
+                    raise
+
+    def damage_note(self, txid: int) -> str:
+        """'; damaged: L0/… (problem)' for damaged files that could have led to `txid` (0: any)."""
+        hits = [(o, e) for o, e in self.damage.found() if not txid or o.min_txid <= txid]
+        if not hits:
+            return ""
+        named = "; ".join(f"{e}" for _, e in hits[:DAMAGE_NAMED])
+        more = f" and {len(hits) - DAMAGE_NAMED} more" if len(hits) > DAMAGE_NAMED else ""
+        return f"; damaged: {named}{more}"
 
     # -- file metadata ---------------------------------------------------
     def metas(self, objs: Sequence[LtxObject], charge: Charge = ()) -> list[FileMeta]:
@@ -207,8 +256,11 @@ class Replica:
             work, obj = jobs[0]
             work(obj, charge)
         elif jobs:
-            for future in [self.pool.submit(work, obj, charge) for work, obj in jobs]:
-                future.result()
+            futures = [self.pool.submit(work, obj, charge) for work, obj in jobs]
+            errors = [f.exception() for f in futures]  # wait for all: every damaged file is found
+            first = next((e for e in errors if e is not None), None)
+            if first is not None:
+                raise first
 
     def read_range(self, obj: LtxObject, offset: int, length: int, charge: Charge = ()) -> bytes:
         return self._get(obj, offset, length, charge)
@@ -226,6 +278,23 @@ class Replica:
         return data
 
     def _load_header(self, obj: LtxObject, charge: Charge) -> None:
+        self._checked(obj, self._read_header, charge)
+
+    def _load_meta(self, obj: LtxObject, charge: Charge) -> None:
+        self._checked(obj, self._read_meta, charge)
+
+    def _checked(self, obj: LtxObject, read: Callable[[LtxObject, Charge], None], charge: Charge) -> None:
+        """Read from a file unless it is known damaged; a structure or checksum error marks it so."""
+        problem = self.damage.problem(obj)
+        if problem is not None:
+            raise LTXError(problem.name, problem.problem)
+        try:
+            read(obj, charge)
+        except LTXError as exc:
+            self.mark_damaged(obj, exc)
+            raise
+
+    def _read_header(self, obj: LtxObject, charge: Charge) -> None:
         if obj.size <= WHOLE_FILE_LIMIT or (self.disk and self.disk.get_meta(self.file_key(obj))):
             self._load_meta(obj, charge)
             return
@@ -234,7 +303,7 @@ class Replica:
         with self._lock:
             self._headers_only[obj] = header
 
-    def _load_meta(self, obj: LtxObject, charge: Charge) -> None:
+    def _read_meta(self, obj: LtxObject, charge: Charge) -> None:
         """Header + index of one file: from the disk cache, one whole GET, or header + tail ranges."""
         name = str(obj)
         stored = self.disk.get_meta(self.file_key(obj)) if self.disk else None
@@ -303,11 +372,14 @@ class Replica:
 
     # -- states ----------------------------------------------------------
     def state(self, txid: int, charge: Charge = ()) -> State:
-        """The state at exactly `txid`, or OutOfHistory naming what is available."""
+        """The state at exactly `txid` from intact files, or OutOfHistory naming what is available."""
+        return self._around_damage(lambda: self._state(txid, charge))
+
+    def _state(self, txid: int, charge: Charge) -> State:
         chains = self.chains_for(charge)
         if txid not in chains:
             raise OutOfHistory(f"TXID {format_txid(txid)} is not a restorable state of "
-                               f"{self.storage.url}; {self.describe_range()}")
+                               f"{self.storage.url}{self.damage_note(txid)}; {self.describe_range()}")
         plan = chains.plan(txid)
         finest = chains.finest(txid)
         # One concurrent round: every planned file's index (needed for the first
@@ -324,25 +396,26 @@ class Replica:
     def latest(self, charge: Charge = ()) -> State:
         """The newest state whose files read cleanly.
 
-        A store without atomic uploads (some WebDAV servers) can list a file
-        that is still being written; its checksum or structure then fails.
-        Such a newest file is skipped, never trusted: the previous state is
-        returned and the file is tried again on the next call.
+        A file that fails its checks (cut short, corrupt, or listed while a
+        store without atomic uploads is still writing it) is left out and the
+        newest state the other files reach is returned; the file is tried again
+        once a listing shows it changed.
         """
-        *newer, oldest = reversed(self.chains_for(charge).states[-NEWEST_RETRIES:])
-        for txid in newer:
-            try:
-                return self.state(txid, charge)
-            except LTXError:
-                continue
-        return self.state(oldest, charge)  # its error, if any, is the one to report
+        return self._around_damage(lambda: self._state(self._newest(charge), charge))
+
+    def _newest(self, charge: Charge) -> int:
+        newest = self.chains_for(charge).latest
+        if newest is None:
+            raise ReplicaError(f"no state of {self.storage.url} can be restored{self.damage_note(0)}")
+        return newest
 
     def state_at(self, when: datetime, charge: Charge = ()) -> State:
-        """The last state whose timestamp is at or before `when` (timestamps of the finest files).
+        """The last state whose timestamp is at or before `when` (timestamps of the finest files)."""
+        return self._around_damage(lambda: self._state_at(when, charge))
 
-        Timestamps grow with TXIDs, so a k-ary search fetches only a few headers
-        per round instead of every one.
-        """
+    def _state_at(self, when: datetime, charge: Charge) -> State:
+        """Timestamps grow with TXIDs, so a k-ary search fetches only a few headers
+        per round instead of every one."""
         chains = self.chains_for(charge)
         states = chains.states
         lo, hi = -1, len(states)  # time(states[lo]) <= when < time(states[hi])
@@ -359,19 +432,35 @@ class Replica:
         if lo < 0:
             raise OutOfHistory(f"no state of {self.storage.url} at or before {format_time(when)}; "
                                f"{self.describe_range()}")
-        return self.state(states[lo], charge)
+        return self._state(states[lo], charge)
 
     def history(self, charge: Charge = ()) -> list[HistoryEntry]:
-        """Every restorable state, oldest first (fetches every dating header once)."""
+        """Every state the intact files rebuild, oldest first.
+
+        The header and page index of every file a state's plan uses or its
+        time comes from is read (once per file), so a file cut short or
+        corrupt in its structure is found and its states left out here rather
+        than failing the first read of them.
+        """
+        return self._around_damage(lambda: self._history(charge))
+
+    def _history(self, charge: Charge) -> list[HistoryEntry]:
         chains = self.chains_for(charge)
         finest = [chains.finest(t) for t in chains.states]
+        needed = set(finest).union(*(chains.plan(t) for t in chains.states))
+        self.metas(sorted(needed), charge)
         headers = self.headers(finest, charge)
         return [HistoryEntry(t, h.timestamp, f.level, f.size, h.page_size * h.commit)
                 for t, f, h in zip(chains.states, finest, headers)]
 
     def describe_range(self) -> str:
         """'available states: TXID a (time) to TXID b (time)', for error messages."""
+        return self._around_damage(self._describe_range)
+
+    def _describe_range(self) -> str:
         chains = self.chains_for()
+        if not chains.states:
+            return "no state can be restored"
         ends = [chains.states[0], chains.states[-1]]
         first, last = self.headers([chains.finest(t) for t in ends])
         return (f"available states: TXID {format_txid(ends[0])} ({format_time(first.timestamp)}) "
@@ -408,20 +497,33 @@ class Replica:
         """Decoded pages of `state`; a pgno missing from the result was never written (zeros).
 
         If a planned file vanished (compaction or retention removed it), list
-        again and rebuild the same TXID from the files that remain, once.
+        again, once; if one turns out damaged, leave it out. Either way the same
+        TXID is rebuilt from the files that remain, or OutOfHistory names why not.
         """
         pgnos = list(pgnos)
         with self._lock:
             state = self._replans.get((state.txid, state.plan), state)
-        try:
-            return self._read_planned(state, pgnos, charge, readahead)
-        except ObjectNotFound:
-            self.refresh(charge)
-            self.forget(set(state.plan) - self.files)
+        relisted = False
+        for _ in range(len(self._files) + 2):  # each round drops at least one planned file
+            try:
+                return self._read_planned(state, pgnos, charge, readahead)
+            except ObjectNotFound:
+                if relisted:
+                    raise
+                relisted = True
+                self.refresh(charge)
+                self.forget(set(state.plan) - self.files)
+            except LTXError as exc:
+                hit = next((o for o in state.plan if str(o) == exc.name), None)
+                if hit is None:
+                    raise
+                self.mark_damaged(hit, exc)
             replanned = self.state(state.txid, charge)  # OutOfHistory if the state itself is gone
             with self._lock:  # connections pinned to the old plan use the new one from now on
                 self._replans[(state.txid, state.plan)] = replanned
-            return self._read_planned(replanned, pgnos, charge, readahead)
+            state = replanned
+        raise ReplicaError(f"TXID {format_txid(state.txid)} of {self.storage.url} could not be read"
+                           f"{self.damage_note(state.txid)}")
 
     def _read_planned(self, state: State, pgnos: list[int], charge: Charge,
                       readahead: ReadAhead | None) -> dict[int, bytes]:

@@ -12,7 +12,7 @@ import os
 from typing import Callable, Iterator
 
 from . import ltx
-from .errors import LitestreamVFSError
+from .errors import LitestreamVFSError, LTXError
 from .ltx.stream import StreamingDecoder
 from .replica import Charge, Replica, State
 from .storage.base import LtxObject
@@ -27,23 +27,26 @@ Progress = Callable[[int, int], None]
 
 def restore(replica: Replica, state: State, output: str, progress: Progress | None = None,
             charge: Charge = ()) -> None:
-    """Build `output` (which must not exist) holding exactly `state`."""
+    """Build `output` (which must not exist) holding exactly `state`.
+
+    A planned file found damaged on the way is left out and the same TXID is
+    rebuilt from the other files, from the start (OutOfHistory if none can).
+    """
     if os.path.lexists(output):
         raise LitestreamVFSError(f"{output} already exists; refusing to overwrite it")
     partial = f"{output}.partial-{os.getpid()}"
-    total = sum(obj.size for obj in state.plan)
-    done = 0
     try:
         fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         try:
-            for obj in state.plan:
-                for pgno, page in verified_pages(replica, obj, charge):
-                    if pgno <= state.commit:
-                        os.pwrite(fd, page, (pgno - 1) * state.page_size)
-                done += obj.size
-                if progress:
-                    progress(done, total)
-            os.ftruncate(fd, state.db_size)
+            while True:
+                try:
+                    _write_state(replica, state, fd, progress, charge)
+                    break
+                except LTXError as exc:
+                    if not any(str(o) == exc.name and replica.damage.problem(o) for o in state.plan):
+                        raise
+                    os.ftruncate(fd, 0)
+                    state = replica.state(state.txid, charge)
             os.fsync(fd)
         finally:
             os.close(fd)
@@ -55,12 +58,34 @@ def restore(replica: Replica, state: State, output: str, progress: Progress | No
             os.unlink(partial)
 
 
+def _write_state(replica: Replica, state: State, fd: int, progress: Progress | None, charge: Charge) -> None:
+    total = sum(obj.size for obj in state.plan)
+    done = 0
+    for obj in state.plan:
+        for pgno, page in verified_pages(replica, obj, charge):
+            if pgno <= state.commit:
+                os.pwrite(fd, page, (pgno - 1) * state.page_size)
+        done += obj.size
+        if progress:
+            progress(done, total)
+    os.ftruncate(fd, state.db_size)
+
+
 def verified_pages(replica: Replica, obj: LtxObject, charge: Charge) -> Iterator[tuple[int, bytes]]:
     """(pgno, page) of one file in file order; raises at the end if the file checksum fails.
 
     Pages of a large file are yielded before its checksum is known, which is
-    why `restore` writes to a temporary file and renames only on success.
+    why `restore` writes to a temporary file and renames only on success. A
+    file that fails is marked damaged, so plans leave it out from then on.
     """
+    try:
+        yield from _file_pages(replica, obj, charge)
+    except LTXError as exc:
+        replica.mark_damaged(obj, exc)
+        raise
+
+
+def _file_pages(replica: Replica, obj: LtxObject, charge: Charge) -> Iterator[tuple[int, bytes]]:
     if obj.size <= CHUNK_BYTES:
         decoded = ltx.decode_file(replica.read_object(obj, charge), str(obj))
         replica.check_header(obj, decoded.header)

@@ -3,6 +3,9 @@
 - ``litestream_history`` (table-valued; optional argument: schema name, default
   ``main``): txid, time, level, size, db_size, current — one row per
   restorable state, oldest first.
+- ``litestream_damage`` (table-valued; optional schema): file, size, problem —
+  every file of the replica found damaged (cut short, corrupt); the states only
+  it could rebuild are left out of ``litestream_history``.
 - ``litestream_stats`` (table-valued; optional schema): scope
   (``connection`` or ``process``), name, value.
 - ``litestream_reset_stats([schema])``: zero the counters of that schema's
@@ -35,6 +38,18 @@ def _history(connection_ref: weakref.ReferenceType) -> object:
     litestream_history.columns = ("txid", "time", "level", "size", "db_size", "current")
     litestream_history.column_access = apsw.ext.VTColumnAccess.By_Index
     return litestream_history
+
+
+def _damage(connection_ref: weakref.ReferenceType) -> object:
+    def litestream_damage(schema: str = "main") -> Iterator[tuple]:
+        file = file_of(connection_ref(), schema)
+        file.replica.history(file.charge)  # checks every file a state relies on
+        for obj, problem in file.replica.damage.found():
+            yield (str(obj), obj.size, problem.problem)
+
+    litestream_damage.columns = ("file", "size", "problem")
+    litestream_damage.column_access = apsw.ext.VTColumnAccess.By_Index
+    return litestream_damage
 
 
 def _stats(connection_ref: weakref.ReferenceType) -> object:
@@ -82,6 +97,7 @@ def install(connection: apsw.Connection) -> None:
     ref = weakref.ref(connection)
     apsw.ext.make_virtual_module(connection, "litestream_history", _history(ref), eponymous=True)
     apsw.ext.make_virtual_module(connection, "litestream_stats", _stats(ref), eponymous=True)
+    apsw.ext.make_virtual_module(connection, "litestream_damage", _damage(ref), eponymous=True)
 
     def litestream_reset_stats(schema: str = "main") -> int:
         from .process import PROCESS

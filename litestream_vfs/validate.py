@@ -1,8 +1,10 @@
 """`validate`: read every file of a replica in full and check what can be checked.
 
 Per file: structure, index/frame consistency, the name against the header, and
-the file checksum. For the replica: the newest file must be reachable from a
-snapshot by a contiguous chain, i.e. the latest state can be restored.
+the file checksum; a file that fails is named, and marked damaged for the
+replica's plans. For the replica: the newest file must be reachable from a
+snapshot by a contiguous chain of intact files, i.e. the latest state can be
+restored.
 """
 
 from __future__ import annotations
@@ -58,8 +60,9 @@ def validate(replica: Replica, progress: Callable[[str], None] = lambda line: No
     chains = replica.chains_for()
     newest = max(obj.max_txid for obj in files)
     if newest not in chains:
+        cause = replica.damage_note(newest).removeprefix("; ") or "the chain has a gap"
         problem = (f"the newest file ends at TXID {format_txid(newest)} but the latest restorable state is "
-                   f"{format_txid(chains.latest or 0)}: the chain has a gap")
+                   f"{format_txid(chains.latest or 0)}: {cause}")
         report.failures.append(problem)
         progress(f"FAIL plan: {problem}")
     else:

@@ -41,9 +41,18 @@ def path_of(root: Path, obj: LtxObject) -> Path:
 
 
 def latest_last_file(root: Path) -> tuple[int, LtxObject]:
-    """The latest state and the newest file of its plan (every page in it is read as is)."""
-    chains = open_replica(str(root)).chains_for()
-    return chains.latest, chains.plan(chains.latest)[-1]
+    """The newest state that only one file ends at, and that file (every page in it is read as is).
+
+    Damage to it cannot be routed around (no other file rebuilds that state),
+    so a read of the state must fail naming it.
+    """
+    replica = open_replica(str(root))
+    chains = replica.chains_for()
+    ends: dict[int, list[LtxObject]] = {}
+    for obj in replica.files:
+        ends.setdefault(obj.max_txid, []).append(obj)
+    txid = next(t for t in reversed(chains.states) if len(ends[t]) == 1)
+    return txid, chains.plan(txid)[-1]
 
 
 def flip(path: Path, offset: int, mask: int = 0x01) -> None:

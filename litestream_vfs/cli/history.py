@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from datetime import datetime, timezone
 
 from .args import Commands, add_format
@@ -22,7 +23,10 @@ def _run_history(args: argparse.Namespace) -> int:
     from ..connect import open_replica
     from ..timeparse import format_time, format_txid
 
-    entries = open_replica(args.replica).history()
+    replica = open_replica(args.replica)
+    entries = replica.history()
+    for obj, problem in replica.damage.found():  # their states are left out of the list
+        print(f"warning: {obj} is damaged and left out ({problem.problem})", file=sys.stderr)
     if args.format == "json":
         write_json([{"txid": format_txid(e.txid), "time": format_time(e.timestamp), "level": e.level,
                      "size": e.file_size, "db_size": e.db_size} for e in entries])
