@@ -32,10 +32,15 @@ LAZY: dict[str, tuple[str, str]] = {
     "changes": ("changes", "change_log"),
     "diff": ("rowdiff", "diff"),
     "Change": ("changes", "Change"),
+    "arrow": ("arrowio", "arrow"),
+    "arrow_batches": ("arrowio", "arrow_batches"),
+    "dbapi": ("dbapi", ""),  # "": the submodule itself
+    "aio": ("aio", ""),
 }
 
 __all__ = [
     "VFS_NAME", "register", "connect", "read_sql", "attach", "file_of", "stats", "reset_stats", "changes", "diff", "Change",
+    "arrow", "arrow_batches", "dbapi", "aio",
     "LitestreamVFSError", "LTXError", "ChecksumMismatch", "StorageError", "ObjectNotFound",
     "ReplicaError", "OutOfHistory", "TimeParseError",
 ]
@@ -46,7 +51,8 @@ def __getattr__(name: str) -> Any:
     if name not in LAZY:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     module, attribute = LAZY[name]
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), attribute)
+    value = importlib.import_module(f"{__name__}.{module}")
+    value = getattr(value, attribute) if attribute else value
     globals()[name] = value  # later lookups skip this function
     return value
 
@@ -61,7 +67,7 @@ class _Package(types.ModuleType):
 
     def __setattr__(self, name: str, value: Any) -> None:
         module, attribute = LAZY.get(name, ("", ""))
-        if isinstance(value, types.ModuleType) and value.__name__ == f"{self.__name__}.{module}":
+        if attribute and isinstance(value, types.ModuleType) and value.__name__ == f"{self.__name__}.{module}":
             value = getattr(value, attribute)
         super().__setattr__(name, value)
 
