@@ -11,6 +11,7 @@ import apsw
 from .errors import ReplicaError
 from .process import PROCESS
 from .replica import Replica, State
+from .storage.url import parse_replica_url
 from .timeparse import is_latest, parse_time, parse_txid
 from .vfs import VFS_NAME, ensure_registered
 
@@ -44,17 +45,23 @@ def connect(url: str, *, time: str | None = None, txid: str | None = None, label
     For a directory of replicas (a URL ending in `/`), `label` names the database in it;
     `params` adds URI parameters (see `replica_uri`).
     """
-    if url.endswith("/") and not label:
-        raise ReplicaError(f"{url} names a directory of replicas; pass label='my.db' to pick one")
+    if not label:
+        _refuse_directory(url, "pass label='my.db' to pick one")
     ensure_registered()
     return apsw.Connection(replica_uri(url, label=label, time=time, txid=txid, params=params),
                            flags=apsw.SQLITE_OPEN_READONLY | apsw.SQLITE_OPEN_URI)
 
 
+def _refuse_directory(url: str, hint: str) -> None:
+    """Refuse a directory-of-replicas URL with `hint`, once the URL itself (scheme, bucket, host) parses."""
+    if url.endswith("/"):
+        parse_replica_url(url, db_name="my.db")  # raises for what is wrong in the URL itself
+        raise ReplicaError(f"{url} names a directory of replicas; {hint}")
+
+
 def open_replica(url: str) -> Replica:
     """The process-wide `Replica` for one replica URL (not a directory of replicas)."""
-    if url.endswith("/"):
-        raise ReplicaError(f"{url} names a directory of replicas; add the database name, e.g. {url}my.db")
+    _refuse_directory(url, f"add the database name, e.g. {url}my.db")
     replica, _ = PROCESS.replica(url, None)
     replica.chains_for()  # list now: a missing or empty replica fails here, clearly
     return replica

@@ -196,6 +196,13 @@ def test_empty_missing_and_directory_urls(tmp_path, command):
     assert_one_line_error(cli(command, f"{tmp_path}/", *extra), "directory of replicas")
 
 
+@pytest.mark.parametrize("url, missing", [("s3://", "no bucket name"), ("webdav://", "no host name")])
+@pytest.mark.parametrize("command", ["query", "history"])
+def test_a_url_without_bucket_or_host_says_so(url, missing, command):
+    extra = ["SELECT 1"] if command == "query" else []
+    assert_one_line_error(cli(command, url, *extra), f"'{url}' has {missing}")
+
+
 def test_sql_error_is_one_line(file_replica):
     assert_one_line_error(cli("query", file_replica.url, "SELECT nope FROM Track"), "nope")
 

@@ -72,6 +72,16 @@ def test_directory_of_replicas_needs_a_db_name(url, db_name):
         parse_replica_url(url, db_name)
 
 
+@pytest.mark.parametrize("url, missing", [("s3://", "no bucket name"), ("s3:///db", "no bucket name"),
+                                          ("gs://", "no bucket name"), ("abs://", "no container name"),
+                                          ("webdav://", "no host name"), ("webdavs:///db", "no host name"),
+                                          ("sftp://user@/db", "no host name")])
+@pytest.mark.parametrize("db_name", [None, "x.db"])
+def test_a_missing_bucket_or_host_is_named_before_the_directory_rule(url, missing, db_name):
+    with pytest.raises(ReplicaError, match=f"^replica URL {re.escape(repr(url))} has {missing} \\(e.g. "):
+        parse_replica_url(url, db_name)
+
+
 def test_unknown_scheme_lists_supported_ones():
     with pytest.raises(ReplicaError, match="supported: abs, file, gs, s3, sftp, webdav, webdavs"):
         open_storage("ftp://host/db")

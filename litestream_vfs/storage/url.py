@@ -19,6 +19,11 @@ from .base import Counters, Storage
 _OPTION_ALIASES = {"force-path-style": "forcePathStyle"}
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):")  # 2+ letters: not a drive letter
 _BUCKET = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+#: What follows `scheme://` in each URL form, to say what a URL lacks.
+_HOST_EXAMPLES = {"s3": ("bucket", "s3://my-bucket/my.db"), "gs": ("bucket", "gs://my-bucket/my.db"),
+                  "abs": ("container", "abs://ACCOUNT@container/my.db"),
+                  "webdav": ("host", "webdav://host:8080/my.db"), "webdavs": ("host", "webdavs://host/my.db"),
+                  "sftp": ("host", "sftp://user@host/path/my.db")}
 
 
 @dataclass(frozen=True)
@@ -111,6 +116,10 @@ def parse_replica_url(url: str, db_name: str | None = None) -> ReplicaLocation:
             f"unsupported replica URL scheme {scheme!r} in {url!r} "
             f"(supported: {', '.join(sorted(OPENERS))})")
     parts = urlsplit(url)
+    userinfo, _, host = parts.netloc.rpartition("@")
+    if scheme != "file" and not host:  # checked first: `s3://` lacks a bucket, not a database name
+        role, example = _HOST_EXAMPLES.get(scheme, ("host", f"{scheme}://host/my.db"))
+        raise ReplicaError(f"replica URL {url!r} has no {role} name (e.g. {example})")
     raw_path = _with_db_name(parts.path, db_name, url)
     segments = [unquote(s) for s in raw_path.split("/")]
     _check_segments(segments, url)
@@ -123,9 +132,6 @@ def parse_replica_url(url: str, db_name: str | None = None) -> ReplicaLocation:
             raise ReplicaError(f"replica URL {url!r}: file URLs need an absolute path")
         return ReplicaLocation("file", "", os.path.normpath(path))
 
-    userinfo, _, host = parts.netloc.rpartition("@")
-    if not host:
-        raise ReplicaError(f"replica URL {url!r} has no bucket or host name")
     if scheme == "s3" and not _BUCKET.match(host):
         raise ReplicaError(f"replica URL {url!r}: {host!r} is not a valid bucket name")
     username, _, password = userinfo.partition(":")
