@@ -49,6 +49,16 @@ def query(connection: apsw.Connection, sql: str,
     return described.names, rows
 
 
+def results(connection: apsw.Connection, sql: str,
+            params: Sequence[Any] | dict[str, Any] | None = None) -> list[tuple[list[str], list[tuple]]]:
+    """(column names, rows) of every statement in `sql`, in order ([] names: a statement without columns)."""
+    found: list[tuple[list[str], list[tuple]]] = []
+    described = Described(connection.cursor(), on_start=lambda names: found.append((names, [])))
+    for row in described.cursor.execute(sql, params or ()):
+        found[-1][1].append(row)
+    return found
+
+
 def attach(connection: apsw.Connection, url: str, schema: str, *, time: str | None = None,
            txid: str | None = None) -> None:
     """ATTACH the replica at `url` (at `time`/`txid`, else latest) to `connection` as `schema`.

@@ -9,6 +9,7 @@ import csv
 import io
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -90,6 +91,53 @@ def test_query_with_no_matching_rows_still_names_the_columns(file_replica):
     assert cli("query", file_replica.url, empty).stdout.splitlines()[0].split() == ["GenreId", "Name"]
 
 
+STATEMENTS = ("SELECT GenreId, Name FROM Genre WHERE GenreId <= 2 ORDER BY GenreId",
+              "SELECT count(*) AS n FROM Track",
+              "SELECT Name AS none FROM MediaType WHERE 0")
+
+
+def test_several_statements_each_print_under_their_own_columns(file_replica):
+    latest = file_replica.litestream_txids()[-1]
+    expected = [file_replica.truth(latest, sql) for sql in STATEMENTS]
+    columns = [["GenreId", "Name"], ["n"], ["none"]]
+    sql = "; ".join(STATEMENTS) + ";"
+
+    as_json = cli("query", file_replica.url, sql, "--format", "json")
+    assert as_json.returncode == 0, as_json.stderr
+    assert json.loads(as_json.stdout) == [[dict(zip(names, row)) for row in rows]
+                                          for names, rows in zip(columns, expected)]
+
+    blocks = cli("query", file_replica.url, sql, "--format", "csv").stdout.split("\n\n")
+    assert [list(csv.reader(io.StringIO(block))) for block in blocks] == [
+        [names] + [[str(v) for v in row] for row in rows] for names, rows in zip(columns, expected)]
+
+    tables = cli("query", file_replica.url, sql).stdout.split("\n\n")
+    assert [block.splitlines()[0].split() for block in tables] == columns
+    assert [[line.split(maxsplit=1) for line in block.splitlines()[2:]] for block in tables] == [
+        [[str(v) for v in row] for row in rows] for rows in expected]
+    # One statement with rows keeps the plain shape, also after statements without result columns.
+    single = cli("query", file_replica.url, "PRAGMA cache_size = 100; " + STATEMENTS[1], "--format", "json")
+    assert json.loads(single.stdout) == [{"n": expected[1][0][0]}]
+
+
+BLOB_AND_NAME = ("SELECT c.FirstName || ' ' || c.LastName AS name, substr(b.payload, 1, 4) AS head, NULL AS missing"
+                 " FROM Customer c JOIN bulk b ON b.id = 20 WHERE c.CustomerId = 1")
+
+
+def test_blobs_nulls_and_non_ascii_text_are_one_convention_in_every_format(file_replica):
+    (name, head, _), = file_replica.truth(file_replica.litestream_txids()[-1], BLOB_AND_NAME)
+    assert isinstance(head, bytes) and any(ord(ch) > 127 for ch in name)
+    blob = f"x'{head.hex()}'"
+
+    as_json = cli("query", file_replica.url, BLOB_AND_NAME, "--format", "json").stdout
+    assert json.loads(as_json) == [{"name": name, "head": blob, "missing": None}]
+    assert f'"{name}"' in as_json  # not \u-escaped
+    as_csv = cli("query", file_replica.url, BLOB_AND_NAME, "--format", "csv").stdout
+    assert list(csv.reader(io.StringIO(as_csv))) == [["name", "head", "missing"], [name, blob, ""]]
+    table = cli("query", file_replica.url, BLOB_AND_NAME).stdout.splitlines()
+    assert re.split(r" {2,}", table[2]) == [name, blob, "NULL"]
+
+
 def test_history_for_programs_and_people(file_replica):
     entries = history(file_replica)
     assert [int(e["txid"], 16) for e in entries] == file_replica.litestream_txids()
@@ -104,6 +152,16 @@ def test_history_for_programs_and_people(file_replica):
         assert row.startswith(f"{entry['txid']}  {entry['time']}  ")
         assert " ago " in row
     assert len({len(row) for row in rows}) == 1  # aligned: numbers right-aligned to one width
+
+
+def test_log_as_csv_has_the_states_and_tables_of_the_json_log(file_replica):
+    as_json = json.loads(cli("log", file_replica.url, "--format", "json").stdout)
+    as_csv = cli("log", file_replica.url, "--format", "csv")
+    assert as_csv.returncode == 0, as_csv.stderr
+    rows = list(csv.DictReader(io.StringIO(as_csv.stdout)))
+    assert [(row["txid"], row["time (UTC)"]) for row in rows] == [(e["txid"], e["time"]) for e in as_json]
+    assert [row["tables (pages changed)"] for row in rows] == [
+        ", ".join(f"{name} ({pages})" for name, pages in e["tables"].items()) for e in as_json]
 
 
 def test_restore_writes_the_state_litestream_restores(file_replica, tmp_path):
@@ -244,7 +302,7 @@ def test_an_unexpected_exception_is_one_line_and_exit_1(monkeypatch, capsys, fil
     def broken(*args, **kwargs):
         raise KeyError("no such thing")
 
-    monkeypatch.setattr(notebook, "query", broken)
+    monkeypatch.setattr(notebook, "results", broken)
     assert main(["query", file_replica.url, "SELECT 1"]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1

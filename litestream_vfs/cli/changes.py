@@ -12,7 +12,7 @@ def register(commands: Commands) -> None:
     log = commands.add("log", "per state: the tables and indexes whose pages changed", _run_log)
     log.add_argument("replica")
     log.add_argument("--table", help="only states that changed this table or index")
-    add_format(log, ("table", "json"))
+    add_format(log, ("table", "json", "csv"))
 
     diff = commands.add("diff", "rows of a table added, removed and changed between two states", _run_diff)
     diff.add_argument("replica")

@@ -1,4 +1,8 @@
-"""How commands print rows: an aligned table, CSV or JSON, with one convention for NULLs and blobs."""
+"""How commands print rows: an aligned table, CSV or JSON, with one convention for NULLs and blobs.
+
+NULL is `NULL` in a table, an empty field in CSV and `null` in JSON. A blob is its SQL
+literal, `x'00ff'`, in all three (a JSON string). JSON keeps non-ASCII text as it is.
+"""
 
 from __future__ import annotations
 
@@ -18,13 +22,32 @@ def age_text(delta: timedelta) -> str:
     return f"{max(seconds, 0)}s ago"
 
 
+Result = tuple[Sequence[str], Iterable[Sequence[Any]]]
+
+
+def write_results(results: Sequence[Result], fmt: str, out: TextIO | None = None) -> None:
+    """Several statements' (columns, rows), each under its own columns.
+
+    Table and CSV: one block per statement, blocks separated by an empty line. JSON: one
+    statement gives a list of objects; several give a list holding one such list per statement.
+    """
+    out = out or sys.stdout
+    if fmt == "json" and len(results) > 1:
+        write_json([[dict(zip(columns, map(jsonable, row))) for row in rows] for columns, rows in results], out)
+        return
+    for i, (columns, rows) in enumerate(results):
+        if i:
+            out.write("\n")
+        write_rows(columns, rows, fmt, out)
+
+
 def write_rows(columns: Sequence[str], rows: Iterable[Sequence[Any]], fmt: str, out: TextIO | None = None) -> None:
     """Rows as an aligned table, CSV, or a JSON list of objects."""
     out = out or sys.stdout
     if fmt == "csv":
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(columns)
-        writer.writerows(rows)
+        writer.writerows([blob_text(v) if isinstance(v, bytes) else v for v in row] for row in rows)
         return
     if fmt == "json":
         write_json([dict(zip(columns, map(jsonable, row))) for row in rows], out)
@@ -42,7 +65,7 @@ def write_rows(columns: Sequence[str], rows: Iterable[Sequence[Any]], fmt: str, 
 
 def write_json(value: Any, out: TextIO | None = None) -> None:
     out = out or sys.stdout
-    json.dump(value, out, indent=1)
+    json.dump(value, out, indent=1, ensure_ascii=False)
     out.write("\n")
 
 
@@ -50,12 +73,16 @@ def cell(value: Any) -> str:
     if value is None:
         return "NULL"
     if isinstance(value, bytes):
-        return "x'" + value.hex() + "'"
+        return blob_text(value)
     return str(value)
 
 
+def blob_text(value: bytes) -> str:
+    return "x'" + value.hex() + "'"
+
+
 def jsonable(value: Any) -> Any:
-    return value.hex() if isinstance(value, bytes) else value
+    return blob_text(value) if isinstance(value, bytes) else value
 
 
 def json_row(row: dict[str, Any] | None) -> dict[str, Any] | None:

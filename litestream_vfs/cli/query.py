@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from .args import Commands, add_format, add_state_options, connect_at_state
-from .output import write_rows
+from .output import write_results
 
 
 def register(commands: Commands) -> None:
@@ -21,11 +21,10 @@ def register(commands: Commands) -> None:
 
 
 def _run_query(args: argparse.Namespace) -> int:
-    from ..notebook import query
+    from ..notebook import results
 
-    columns, rows = query(connect_at_state(args), args.sql)
-    if columns:  # a statement without result columns prints nothing; an empty result prints its header
-        write_rows(columns, rows, args.format)
+    # A statement without result columns prints nothing; an empty result prints its header.
+    write_results([result for result in results(connect_at_state(args), args.sql) if result[0]], args.format)
     return 0
 
 
