@@ -37,6 +37,9 @@ def restore(replica: Replica, state: State, output: str, progress: Progress | No
     partial = f"{output}.partial-{os.getpid()}"
     try:
         fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except OSError as exc:  # name the file the user asked for, not our temporary one
+        raise LitestreamVFSError(f"cannot create {output}: {exc.strerror}") from None
+    try:
         try:
             while True:
                 try:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 from .connect import select_state
-from .errors import ReplicaError
+from .errors import ReplicaError, TimeParseError
 from .replica import Replica, State
 from .timeparse import format_txid
 
@@ -24,7 +24,11 @@ def resolve_state(replica: Replica, when: str | int) -> State:
     text = when.strip()
     if _TXID_TEXT.match(text):
         return select_state(replica, txid=text)
-    return select_state(replica, time=text)
+    try:
+        return select_state(replica, time=text)
+    except TimeParseError:
+        raise TimeParseError(f"{text!r} is neither a TXID (hex, e.g. 000000000000002a) nor a time (RFC 3339 "
+                             "like 2026-01-02T15:04:05Z, 'latest', or e.g. '5 minutes ago')") from None
 
 
 def bound(replica: Replica, when: str | int | None) -> int | None:

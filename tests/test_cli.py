@@ -219,17 +219,27 @@ def test_unparseable_time(file_replica, tmp_path, command):
     assert not (tmp_path / "x.db").exists()
 
 
+@pytest.mark.parametrize("option", ["--from", "--to"])
+def test_diff_bound_that_is_neither_txid_nor_time(file_replica, option):
+    bounds = {"--from": "latest", "--to": "latest", option: "zz"}
+    result = cli("diff", file_replica.url, "Genre", *(arg for pair in bounds.items() for arg in pair))
+    assert_one_line_error(result, "'zz' is neither a TXID", "nor a time")
+
+
 def test_time_before_history_names_the_available_states(file_replica):
     txids = file_replica.litestream_txids()
     result = cli("query", file_replica.url, "SELECT 1", "--time", "2001-01-01T00:00:00Z")
     assert_one_line_error(result, "2001-01-01T00:00:00", f"{txids[0]:016x}", f"{txids[-1]:016x}")
 
 
-def test_txid_outside_history(file_replica, tmp_path):
-    beyond = f"{file_replica.litestream_txids()[-1] + 1000:016x}"
-    assert_one_line_error(cli("query", file_replica.url, "SELECT 1", "--txid", beyond), beyond)
+@pytest.mark.parametrize("where", ["beyond", "zero"])
+def test_txid_outside_history_names_the_available_states(file_replica, tmp_path, where):
+    txids = file_replica.litestream_txids()
+    given = {"beyond": f"{txids[-1] + 1000:016x}", "zero": "0"}[where]
+    available = (f"{given:0>16}", f"available states: TXID {txids[0]:016x}", f"to TXID {txids[-1]:016x}")
+    assert_one_line_error(cli("query", file_replica.url, "SELECT 1", "--txid", given), *available)
     out = tmp_path / "never.db"
-    assert_one_line_error(cli("restore", file_replica.url, "-o", str(out), "--txid", beyond), beyond)
+    assert_one_line_error(cli("restore", file_replica.url, "-o", str(out), "--txid", given), *available)
     assert not out.exists()
 
 
@@ -242,6 +252,16 @@ def test_restore_refuses_to_overwrite(file_replica, tmp_path):
     out.write_bytes(b"keep me")
     assert_one_line_error(cli("restore", file_replica.url, "-o", str(out)), str(out))
     assert out.read_bytes() == b"keep me"
+
+
+@pytest.mark.parametrize("where, reason", [("missing/dir/x.db", "No such file or directory"),
+                                           ("a-file/x.db", "Not a directory")])
+def test_restore_into_a_place_that_cannot_hold_the_file_names_it(file_replica, tmp_path, where, reason):
+    (tmp_path / "a-file").write_bytes(b"")
+    out = tmp_path / where
+    result = cli("restore", file_replica.url, "-o", str(out))
+    assert_one_line_error(result, f"cannot create {out}: {reason}")
+    assert ".partial" not in result.stderr
 
 
 @pytest.mark.parametrize("command", ["query", "history", "restore", "validate", "shell", "log"])
