@@ -12,7 +12,8 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import Mapping
+from contextlib import contextmanager
+from typing import Iterator, Mapping
 
 from .diskcache import DEFAULT_DISK_BYTES, DiskCache
 from .pages import PageCache
@@ -125,6 +126,23 @@ class Process:
                 found = (replica, Poller(replica, self.settings.poll_seconds))
                 self._replicas[key] = found
             return found
+
+    @contextmanager
+    def lend(self, url: str, replica: Replica) -> Iterator[Replica]:
+        """Serve connections to `url` from `replica` (built elsewhere, e.g. from a fleet's one
+        listing) while the block runs, then forget it; a replica already open for `url` wins."""
+        with self._lock:
+            entry = self._replicas.get(url)
+            ours = entry is None
+            if entry is None:
+                entry = self._replicas[url] = (replica, Poller(replica, self.settings.poll_seconds))
+        try:
+            yield entry[0]
+        finally:
+            if ours:
+                with self._lock:
+                    if self._replicas.get(url) is entry:
+                        del self._replicas[url]
 
     def disk_cache(self, directory: str) -> DiskCache:
         """One DiskCache per directory per process (each holds per-thread connections)."""

@@ -145,6 +145,10 @@ class Replica:
         self.chains_for()
         return self._files
 
+    def adopt(self, files: Iterable[LtxObject]) -> Chains:
+        """Use a listing made elsewhere (a fleet lists a whole directory at once) instead of listing."""
+        return self._set_files(frozenset(files))
+
     def refresh(self, charge: Charge = ()) -> Chains:
         """List every level again (after compaction removed files, or at open)."""
         return self._set_files(self._list(LEVELS, charge))

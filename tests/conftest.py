@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from support.binaries import litestream_binary
+from support.fleet import FleetReplica, build_fleet
 from support.replicas import REPLICA_KINDS, ReplicaFactory, ReplicaFixture
 from support.seaweed import SeaweedFS, running_seaweedfs
 
@@ -50,3 +51,13 @@ def replica(request: pytest.FixtureRequest, replica_factory: ReplicaFactory) -> 
 def file_replica(replica_factory: ReplicaFactory) -> ReplicaFixture:
     """The Litestream 0.5.17 replica in a local directory (no S3 server needed)."""
     return replica_factory.get("0.5.17", "file")
+
+
+#: Tenants in the `fleet_replicas` fixture (the issue asks for at least 50).
+FLEET_SIZE = 52
+
+
+@pytest.fixture(scope="session")
+def fleet_replicas(tmp_path_factory: pytest.TempPathFactory, seaweedfs: SeaweedFS) -> dict[str, FleetReplica]:
+    """FLEET_SIZE tenants replicated by real Litestream directory replication: backend ("file", "s3") -> fleet."""
+    return build_fleet(tmp_path_factory.mktemp("fleet"), FLEET_SIZE, seaweedfs)

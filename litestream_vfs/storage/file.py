@@ -8,10 +8,13 @@ from urllib.parse import quote
 
 from ..errors import ObjectNotFound, ReplicaError, StorageError
 from .base import LEVELS, Counters, LtxObject, parse_ltx_name
+from .tree import LTX_LAYOUT
 
 
 class FileStorage:
     """Reads LTX files with pread; never writes, never creates directories."""
+
+    layout = LTX_LAYOUT
 
     def __init__(self, root: str, counters: Counters | None = None) -> None:
         self.root = root
@@ -24,10 +27,13 @@ class FileStorage:
     def _path(self, obj: LtxObject) -> str:
         return os.path.join(self.root, "ltx", str(obj.level), obj.name)
 
+    def _missing(self) -> ReplicaError:
+        what = "is not a directory" if os.path.exists(self.root) else "does not exist"
+        return ReplicaError(f"no replica at {self.root}: the path {what}")
+
     def list_files(self, levels: tuple[int, ...] = LEVELS) -> list[LtxObject]:
         if not os.path.isdir(self.root):
-            what = "is not a directory" if os.path.exists(self.root) else "does not exist"
-            raise ReplicaError(f"no replica at {self.root}: the path {what}")
+            raise self._missing()
         found: list[LtxObject] = []
         for level in levels:
             start = time.perf_counter()
@@ -49,6 +55,38 @@ class FileStorage:
             finally:
                 self.counters.add(lists=1, network_seconds=time.perf_counter() - start)
         return sorted(found)
+
+    def walk(self) -> list[tuple[str, int]]:
+        """Every file below the root, as (relative path, size): one directory walk."""
+        if not os.path.isdir(self.root):
+            raise self._missing()
+        start = time.perf_counter()
+        pending, found = [""], []
+        try:
+            while pending:
+                relative = pending.pop()
+                try:
+                    with os.scandir(os.path.join(self.root, relative)) as entries:
+                        listed = list(entries)
+                except FileNotFoundError:
+                    continue  # removed meanwhile (retention)
+                except OSError as exc:
+                    raise StorageError(f"cannot list {self.root}/{relative}: {exc.strerror}") from exc
+                for entry in listed:
+                    path = f"{relative}/{entry.name}" if relative else entry.name
+                    if entry.is_dir(follow_symlinks=False):
+                        pending.append(path)
+                        continue
+                    try:
+                        found.append((path, entry.stat().st_size))
+                    except FileNotFoundError:
+                        continue
+            return found
+        finally:
+            self.counters.add(lists=1, network_seconds=time.perf_counter() - start)
+
+    def child(self, relative: str) -> FileStorage:
+        return FileStorage(os.path.join(self.root, relative), self.counters)
 
     def read_range(self, obj: LtxObject, offset: int, length: int) -> bytes:
         path = self._path(obj)

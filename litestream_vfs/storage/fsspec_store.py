@@ -34,7 +34,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -42,6 +42,7 @@ from ..distribution import NAME
 from ..errors import LitestreamVFSError, ObjectNotFound, ReplicaError, StorageError
 from .base import LEVELS, Counters, LtxObject, parse_ltx_name
 from .retry import Backoff, retry
+from .tree import LTX_LAYOUT, child_url
 from .url import ReplicaLocation
 
 T = TypeVar("T")
@@ -212,6 +213,8 @@ def _status(exc: BaseException) -> int | None:
 class FsspecStorage:
     """Read-only replica on any fsspec filesystem laid out as `<root>/ltx/<level>/`."""
 
+    layout = LTX_LAYOUT
+
     def __init__(self, target: Target, counters: Counters | None = None) -> None:
         self.target = target
         self.url = target.url
@@ -296,22 +299,36 @@ class FsspecStorage:
     # -- the Storage protocol -------------------------------------------------
     def list_files(self, levels: tuple[int, ...] = LEVELS) -> list[LtxObject]:
         ltx_dir = f"{self.target.root}/ltx"
-        try:
-            found = self._call("lists", self.url, lambda fs: fs.find(ltx_dir, detail=True))
-        except ObjectNotFound as exc:  # the bucket or container itself is missing
-            raise ReplicaError(f"no replica at {self.url}: {exc}") from exc
         wanted = set(levels)
         objects = []
-        for name, info in found.items():
-            level, _, base = name.rstrip("/")[len(ltx_dir) + 1:].partition("/")
+        for name, size in self._find(ltx_dir):
+            level, _, base = name.partition("/")
             txids = parse_ltx_name(base)
-            if info.get("type") != "file" or not level.isdigit() or txids is None:
-                continue
-            if int(level) in wanted:
-                objects.append(LtxObject(int(level), txids[0], txids[1], int(info["size"])))
+            if level.isdigit() and txids is not None and int(level) in wanted:
+                objects.append(LtxObject(int(level), txids[0], txids[1], size))
+        return sorted(objects)
+
+    def walk(self) -> list[tuple[str, int]]:
+        """Every file below the root (path relative to it, size): one `find`."""
+        return self._find(self.target.root)
+
+    def _find(self, path: str) -> list[tuple[str, int]]:
+        """Every file below `path` (relative name, size); a missing replica is an error, an empty one is not."""
+        try:
+            found = self._call("lists", self.url, lambda fs: fs.find(path, detail=True))
+        except ObjectNotFound as exc:  # the bucket or container itself is missing
+            raise ReplicaError(f"no replica at {self.url}: {exc}") from exc
         if not found and not self._call("lists", self.url, lambda fs: fs.isdir(self.target.root)):
             raise ReplicaError(f"no replica at {self.url}: no such directory or prefix")
-        return sorted(objects)
+        base = path.rstrip("/") + "/"
+        return [(name.rstrip("/")[len(base):], int(info["size"])) for name, info in found.items()
+                if info.get("type") == "file" and name.startswith(base)]
+
+    def child(self, relative: str) -> FsspecStorage:
+        """The replica at `relative` below this directory, on this store's filesystem."""
+        target = replace(self.target, url=child_url(self.url, relative),
+                         root=self.target.root.rstrip("/") + "/" + relative.strip("/"), connect=self._filesystem)
+        return FsspecStorage(target, self.counters)
 
     def read_range(self, obj: LtxObject, offset: int, length: int) -> bytes:
         if length == 0:

@@ -16,11 +16,12 @@ within about 30 + 13 s, naming the object.
 
 from __future__ import annotations
 
+import copy
 import os
 import re
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -33,6 +34,7 @@ from botocore.exceptions import NoCredentialsError, PartialCredentialsError
 from ..errors import ObjectNotFound, ReplicaError, StorageError
 from .base import LEVELS, Counters, LtxObject, parse_ltx_name
 from .retry import Backoff, retry
+from .tree import S3_LAYOUT, child_url
 from .url import ReplicaLocation
 
 T = TypeVar("T")
@@ -155,6 +157,8 @@ class _Attempts:
 class S3Storage:
     """Read-only S3 replica; one boto3 client shared by all reader threads."""
 
+    layout = S3_LAYOUT
+
     def __init__(self, location: ReplicaLocation, counters: Counters | None = None) -> None:
         self.settings = s3_settings(location, os.environ)  # read at open, not import
         _check_prefix(self.settings.prefix, location)
@@ -176,6 +180,7 @@ class S3Storage:
             config=config,
         )
         self.endpoint = self._client.meta.endpoint_url
+        self._owns_client = True
 
     def __repr__(self) -> str:
         return f"S3Storage({self.url!r})"
@@ -200,22 +205,33 @@ class S3Storage:
 
     def list_files(self, levels: tuple[int, ...] = LEVELS) -> list[LtxObject]:
         wanted = set(levels)
+        parsed = (_parse_key(relative, size) for relative, size in self.walk())
+        return sorted(obj for obj in parsed if obj is not None and obj.level in wanted)
+
+    def walk(self) -> list[tuple[str, int]]:
+        """Every object under the prefix (key relative to it, size): one paginated ListObjectsV2."""
         prefix = self._prefix()
         request: dict[str, Any] = {"Bucket": self.settings.bucket, "Prefix": prefix}
-        found: list[LtxObject] = []
+        found: list[tuple[str, int]] = []
         attempts = _Attempts()
         try:
             while True:
                 page = self._request("lists", lambda: self._client.list_objects_v2(**request), attempts)
-                for item in page.get("Contents", ()):
-                    obj = _parse_key(item["Key"][len(prefix):], item["Size"])
-                    if obj is not None and obj.level in wanted:
-                        found.append(obj)
+                found.extend((item["Key"][len(prefix):], item["Size"]) for item in page.get("Contents", ()))
                 if not page.get("IsTruncated"):
-                    return sorted(found)
+                    return found
                 request["ContinuationToken"] = page["NextContinuationToken"]
         except (BotoCoreError, ClientError) as exc:
             raise self._translate(exc, f"s3://{self.settings.bucket}/{prefix}", attempts) from exc
+
+    def child(self, relative: str) -> S3Storage:
+        """The replica at `relative` under this prefix, on this store's client (which it never closes)."""
+        twin = copy.copy(self)
+        twin.settings = replace(self.settings, prefix="/".join(
+            part for part in (self.settings.prefix, relative.strip("/")) if part))
+        twin.url = child_url(self.url, relative)
+        twin._owns_client = False
+        return twin
 
     def read_range(self, obj: LtxObject, offset: int, length: int) -> bytes:
         if length == 0:
@@ -257,7 +273,8 @@ class S3Storage:
         return self.read_range(obj, 0, obj.size)
 
     def close(self) -> None:
-        self._client.close()
+        if self._owns_client:
+            self._client.close()
 
     def _translate(self, exc: Exception, what: str, attempts: _Attempts) -> Exception:
         """One clear, credential-free error naming the bucket, key or endpoint."""

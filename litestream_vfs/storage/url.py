@@ -10,7 +10,7 @@ import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
 from ..errors import ReplicaError
 from .base import Counters, Storage
@@ -145,6 +145,16 @@ def parse_replica_url(url: str, db_name: str | None = None) -> ReplicaLocation:
         username=unquote(username) or None,
         password=unquote(password) or None,
     )
+
+
+def parse_directory_url(url: str) -> ReplicaLocation:
+    """Parse a URL naming a directory of replicas (a trailing '/' is optional): where the directory is."""
+    if not url or not url.strip():
+        raise ReplicaError("empty replica URL")
+    if _SCHEME.match(url) is None:
+        return parse_replica_url(url.rstrip("/") or "/")
+    parts = urlsplit(url)
+    return parse_replica_url(urlunsplit(parts._replace(path=parts.path.rstrip("/"))))
 
 
 def open_storage(url: str, db_name: str | None = None, counters: Counters | None = None) -> Storage:

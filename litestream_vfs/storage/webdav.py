@@ -15,6 +15,7 @@ concurrently. Only GET and PROPFIND are ever sent.
 from __future__ import annotations
 
 import base64
+import copy
 import logging
 import os
 import re
@@ -35,6 +36,7 @@ from urllib3.exceptions import TimeoutError as Urllib3Timeout
 from ..errors import ObjectNotFound, ReplicaError, StorageError
 from .base import LEVELS, Counters, LtxObject, parse_ltx_name
 from .retry import Backoff, retry
+from .tree import LTX_LAYOUT, child_url
 from .url import ReplicaLocation
 
 T = TypeVar("T")
@@ -138,6 +140,8 @@ def _is_transient(exc: BaseException) -> bool:
 class WebDAVStorage:
     """Read-only WebDAV replica; one keep-alive connection pool for all threads."""
 
+    layout = LTX_LAYOUT
+
     def __init__(self, location: ReplicaLocation, counters: Counters | None = None) -> None:
         self.url = str(location)  # ReplicaLocation's str() never includes credentials
         self.counters = counters if counters is not None else Counters()
@@ -155,6 +159,7 @@ class WebDAVStorage:
             timeout=urllib3.Timeout(connect=5, read=30),
             **({"cert_reqs": "CERT_REQUIRED"} if scheme == "https" else {}))
         self._infinite_depth = True  # until the server refuses it once
+        self._owns_pool = True
         self._lock = threading.Lock()
         self._level_pool: ThreadPoolExecutor | None = None
         self.ranges_ignored = 0  # ranged GETs the server answered with the whole file
@@ -266,16 +271,66 @@ class WebDAVStorage:
             self._infinite_depth = False
         return self._list_levels(levels)
 
+    def walk(self) -> list[tuple[str, int]]:
+        """Every file below the root (path relative to it, size): one `PROPFIND Depth: infinity`,
+        or one `Depth: 1` PROPFIND per directory (each depth concurrently) where that is refused."""
+        root = self._root.rstrip("/") + "/"
+        entries = self._propfind(root, "infinity") if self._infinite_depth else None
+        if entries == 404:
+            raise ReplicaError(f"no replicas at {self.url}: the server has no such directory")
+        if not isinstance(entries, list):
+            self._infinite_depth = False
+            entries = self._walk_by_levels(root)
+        base = unquote(root)
+        found = []
+        for entry in entries:
+            if entry.is_collection or not entry.path.startswith(base):
+                continue
+            if entry.size is None:
+                raise StorageError(f"{self.url}: the server gave no size for {entry.path}")
+            found.append((entry.path[len(base):], entry.size))
+        return found
+
+    def _walk_by_levels(self, root: str) -> list[DavEntry]:
+        """Breadth-first `Depth: 1` listing of every directory below `root`."""
+        seen, frontier, entries = {unquote(root)}, [root], []
+        while frontier:
+            answers = list(self._lister().map(lambda path: self._propfind(path, "1"), frontier))
+            if answers[0] == 404 and frontier == [root]:
+                raise ReplicaError(f"no replicas at {self.url}: the server has no such directory")
+            frontier = []
+            for listed in answers:
+                for entry in listed if isinstance(listed, list) else ():
+                    if entry.is_collection:
+                        path = entry.path.rstrip("/") + "/"
+                        if path not in seen:
+                            seen.add(path)
+                            frontier.append(quote(path))
+                    else:
+                        entries.append(entry)
+        return entries
+
+    def child(self, relative: str) -> WebDAVStorage:
+        """The replica at `relative` below this directory, on this store's connections."""
+        twin = copy.copy(self)
+        twin._root = self._root.rstrip("/") + "".join("/" + quote(s, safe="") for s in relative.split("/") if s)
+        twin.url = child_url(self.url, relative)
+        twin._owns_pool = False
+        twin._lister = self._lister  # type: ignore[method-assign]  # list through the directory's threads
+        return twin
+
+    def _lister(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._level_pool is None:
+                self._level_pool = ThreadPoolExecutor(len(LEVELS), thread_name_prefix="webdav-list")
+            return self._level_pool
+
     def _objects(self, entries: list[DavEntry]) -> list[LtxObject]:
         return ltx_objects(entries, unquote(self._path("ltx")), self.url)
 
     def _list_levels(self, levels: tuple[int, ...]) -> list[LtxObject]:
         """One concurrent `Depth: 1` PROPFIND per level directory."""
-        with self._lock:
-            if self._level_pool is None:
-                self._level_pool = ThreadPoolExecutor(len(LEVELS), thread_name_prefix="webdav-list")
-            pool = self._level_pool
-        answers = list(pool.map(lambda level: self._propfind(self._path("ltx", str(level)) + "/", "1"),
+        answers = list(self._lister().map(lambda level: self._propfind(self._path("ltx", str(level)) + "/", "1"),
                                 levels))
         listed = [entries for entries in answers if isinstance(entries, list)]
         if not listed:
@@ -352,6 +407,8 @@ class WebDAVStorage:
                         "file up to that page", self.origin)
 
     def close(self) -> None:
+        if not self._owns_pool:
+            return
         with self._lock:
             pool, self._level_pool = self._level_pool, None
         if pool is not None:
