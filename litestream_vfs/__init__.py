@@ -36,11 +36,13 @@ LAZY: dict[str, tuple[str, str]] = {
     "arrow_batches": ("arrowio", "arrow_batches"),
     "dbapi": ("dbapi", ""),  # "": the submodule itself
     "aio": ("aio", ""),
+    "fleet": ("fleet_query", "fleet"),
+    "FleetResult": ("fleet_query", "FleetResult"),
 }
 
 __all__ = [
     "VFS_NAME", "register", "connect", "read_sql", "attach", "file_of", "stats", "reset_stats", "changes", "diff", "Change",
-    "arrow", "arrow_batches", "dbapi", "aio",
+    "arrow", "arrow_batches", "dbapi", "aio", "fleet", "FleetResult",
     "LitestreamVFSError", "LTXError", "ChecksumMismatch", "StorageError", "ObjectNotFound",
     "ReplicaError", "OutOfHistory", "TimeParseError",
 ]

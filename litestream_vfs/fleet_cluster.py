@@ -26,10 +26,12 @@ os.environ) or an instance role.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+from .errors import ReplicaError
 from .fleet_local import Part, PartResult, Progress, run_part
 from .process import PROCESS, Settings
 
@@ -66,7 +68,15 @@ def run_on_cluster(engine: str, part: Part, progress: Progress | None = None) ->
     return runner(part, PROCESS.settings, finished)
 
 
+def _require(module: str, extra: str) -> None:
+    try:
+        importlib.import_module(module)
+    except ImportError as exc:
+        raise ReplicaError(f"engine={extra!r} needs {module}: pip install 'litestream-apsw[{extra}]'") from exc
+
+
 def _run_ray(part: Part, settings: Settings, finished: Callable[[Part], None]) -> list[PartResult]:
+    _require("ray", "ray")
     import ray
 
     if not ray.is_initialized():
@@ -88,6 +98,7 @@ def _run_ray(part: Part, settings: Settings, finished: Callable[[Part], None]) -
 
 
 def _run_dask(part: Part, settings: Settings, finished: Callable[[Part], None]) -> list[PartResult]:
+    _require("distributed", "dask")
     from distributed import Client, as_completed, default_client
 
     try:

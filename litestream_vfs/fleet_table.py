@@ -17,7 +17,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-import pyarrow as pa
+try:
+    import pyarrow as pa
+except ImportError as exc:  # an extra: say which
+    raise ImportError("fleets return Arrow tables: pip install 'litestream-apsw[fleet]' (pyarrow)") from exc
 
 DB_COLUMN = "db"
 

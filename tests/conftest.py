@@ -61,3 +61,26 @@ FLEET_SIZE = 52
 def fleet_replicas(tmp_path_factory: pytest.TempPathFactory, seaweedfs: SeaweedFS) -> dict[str, FleetReplica]:
     """FLEET_SIZE tenants replicated by real Litestream directory replication: backend ("file", "s3") -> fleet."""
     return build_fleet(tmp_path_factory.mktemp("fleet"), FLEET_SIZE, seaweedfs)
+
+
+@pytest.fixture(scope="session")
+def ray_cluster(seaweedfs: SeaweedFS) -> Iterator[None]:
+    """One local Ray cluster for the session (its start-up is slow); its workers get the S3
+    credentials through Ray's runtime_env, as a user would give them to a real cluster."""
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING",
+             runtime_env={"env_vars": seaweedfs.credentials_env()})
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def dask_client(seaweedfs: SeaweedFS) -> Iterator[object]:
+    """A local Dask cluster (two worker processes) whose client is the default; workers get the
+    S3 credentials in their environment."""
+    from distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                      env=seaweedfs.credentials_env()) as cluster, Client(cluster) as client:
+        yield client
