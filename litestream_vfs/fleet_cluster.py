@@ -32,7 +32,7 @@ from dataclasses import replace
 from typing import Any
 
 from .errors import ReplicaError
-from .fleet_local import Part, PartResult, Progress, run_part
+from .fleet_local import Part, PartResult, Tick, run_part
 from .process import PROCESS, Settings
 
 #: Shares per worker slot: enough to even out slow shares, few enough to keep per-task costs small.
@@ -55,15 +55,15 @@ def run_share(share: Part, settings: Settings) -> PartResult:
     return run_part(share)
 
 
-def run_on_cluster(engine: str, part: Part, progress: Progress | None = None) -> list[PartResult]:
+def run_on_cluster(engine: str, part: Part, tick: Tick | None = None) -> list[PartResult]:
     """Run `part` over the workers of `engine` ("ray" or "dask"): the shares' results, in order."""
     runner: Callable[[Part, Settings, Callable[[Part], None]], list[PartResult]] = {
         "ray": _run_ray, "dask": _run_dask}[engine]
 
     def finished(share: Part) -> None:
-        if progress is not None:
-            for name, _ in share.databases:
-                progress(name)
+        if tick is not None:
+            for _ in share.databases:
+                tick()
 
     return runner(part, PROCESS.settings, finished)
 

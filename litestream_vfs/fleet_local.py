@@ -28,8 +28,8 @@ from .storage.tree import DirectoryStorage, open_directory
 from .timeparse import format_time, format_txid
 from .vfs import ensure_registered
 
-#: Called with a database's path each time one is done (rows or error).
-Progress = Callable[[str], None]
+#: Called once each time a database is done (rows or error).
+Tick = Callable[[], None]
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ def merge_results(results: Sequence[PartResult]) -> PartResult:
     return PartResult(merge_tables([result.table for result in results]), errors, stats)
 
 
-def run_part(part: Part, progress: Progress | None = None, store: DirectoryStorage | None = None) -> PartResult:
+def run_part(part: Part, tick: Tick | None = None, store: DirectoryStorage | None = None) -> PartResult:
     """Run `part.sql` on each of `part.databases`, `part.jobs` at a time (on `store`, else a new one, closed after)."""
     ensure_registered()
     counters = store.counters if store is not None else Counters()
@@ -105,8 +105,8 @@ def run_part(part: Part, progress: Progress | None = None, store: DirectoryStora
                     results[index] = future.result()
                 except Exception as exc:  # noqa: BLE001 - one database's failure is its own line
                     results[index] = describe_error(exc)
-                if progress is not None:
-                    progress(part.databases[index][0])
+                if tick is not None:
+                    tick()
     finally:
         if own:
             store.close()

@@ -8,17 +8,21 @@ instant for all), then the databases are queried by the local engine
 
 from __future__ import annotations
 
+import itertools
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from fnmatch import fnmatchcase
-from typing import Any
+from typing import Any, Callable
 
 from .errors import ReplicaError
-from .fleet_local import At, Part, Progress, merge_results, run_part
+from .fleet_local import At, Part, merge_results, run_part
 from .storage.tree import list_databases, open_directory
 from .timeparse import is_latest, parse_time, parse_txid
 
 ENGINES = ("local", "ray", "dask")
+#: Called with (databases done, databases in all) as each database finishes.
+Progress = Callable[[int, int], None]
 DEFAULT_JOBS = 32
 
 
@@ -60,7 +64,7 @@ def fleet(dir_url: str, sql: str, *, time: str | datetime | None = None, txid: s
     `jobs`: databases in flight at once (per worker for "ray"/"dask").
     `engine`: "local" (threads in this process), "ray" or "dask" (the databases
     partitioned over the workers of the engine's cluster: its own address
-    settings, else a local one). `progress` is called with each database's path as it finishes.
+    settings, else a local one). `progress(done, total)` is called as each database finishes.
     """
     if engine not in ENGINES:
         raise ValueError(f"unknown engine {engine!r} (choose one of {', '.join(ENGINES)})")
@@ -76,12 +80,20 @@ def fleet(dir_url: str, sql: str, *, time: str | datetime | None = None, txid: s
         if not chosen:
             raise ReplicaError(f"none of the {len(listed)} databases under {store.url} matches {match!r}")
         part = Part(dir_url, sql, at, chosen, jobs)
+        done = itertools.count(1)
+        lock = threading.Lock()
+
+        def tick() -> None:
+            if progress is not None:
+                with lock:
+                    progress(next(done), len(chosen))
+
         if engine == "local":
-            shares = [run_part(part, progress, store)]
+            shares = [run_part(part, tick, store)]
         else:
             from .fleet_cluster import run_on_cluster
 
-            shares = run_on_cluster(engine, part, progress)
+            shares = run_on_cluster(engine, part, tick)
     finally:
         store.close()
     result = merge_results(shares)

@@ -3,7 +3,8 @@
 SQLite types values, not columns, and tenants' schemas drift, so a column's
 Arrow type is decided from all of its values: integers -> int64, integers
 and reals -> float64, text -> string, blobs -> binary, nothing but NULL ->
-null; any other mix -> string (blobs as hex), never a silently wrong number.
+null (as `arrow_types` types one query's columns); any other mix -> string
+(blobs as `x'00ff'`), never a silently wrong number.
 
 That decision needs every value, so a share of the databases (one worker's)
 is first built losslessly (`TableBuilder.table`: a column whose values mix
@@ -16,6 +17,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from typing import Any
+
+from .arrow_types import ColumnTypeError, typed_array
 
 try:
     import pyarrow as pa
@@ -39,19 +42,13 @@ def column_names(names: Sequence[str]) -> list[str]:
 
 def column_array(values: list[Any]) -> pa.Array:
     """One Arrow array for one column's values, typed by the rule in the module docstring."""
-    kinds = {type(v) for v in values if v is not None}
-    if not kinds:
+    if all(v is None for v in values):
         return pa.nulls(len(values))
-    if kinds == {int}:
-        return pa.array(values, pa.int64())
-    if kinds <= {int, float}:
-        return pa.array([None if v is None else float(v) for v in values], pa.float64())
-    if kinds == {str}:
-        return pa.array(values, pa.string())
-    if kinds == {bytes}:
-        return pa.array(values, pa.binary())
-    return pa.array([None if v is None else v.hex() if isinstance(v, bytes) else str(v) for v in values],
-                    pa.string())
+    try:
+        return typed_array("", None, values)  # one kind of value (ints with reals: float64)
+    except ColumnTypeError:  # kinds that do not mix (or integers beyond a double): as text
+        return pa.array([None if v is None else f"x'{v.hex()}'" if isinstance(v, bytes) else str(v)
+                         for v in values], pa.string())
 
 
 def lossless_array(values: list[Any]) -> pa.Array:

@@ -16,10 +16,12 @@ REDRAW_SECONDS = 0.1
 
 
 class ProgressBar:
-    """Call `update(done, total)` (bytes); draws at most 10 times a second and clears itself at the end."""
+    """Call `update(done, total)` (bytes, or counted `unit`s); draws at most 10 times a second and
+    clears itself at the end."""
 
-    def __init__(self, label: str, stream: TextIO | None = None) -> None:
+    def __init__(self, label: str, stream: TextIO | None = None, unit: str = "MB") -> None:
         self.label = label
+        self.unit = unit
         self.stream = stream or sys.stderr
         self.enabled = self.stream.isatty()
         self._last = 0.0
@@ -31,7 +33,8 @@ class ProgressBar:
         self._last = now
         fraction = done / total if total else 1.0
         filled = int(fraction * BAR_CELLS)
-        tail = f" [{'#' * filled}{'.' * (BAR_CELLS - filled)}] {fraction:6.1%} {done / 1e6:.1f}/{total / 1e6:.1f} MB"
+        amounts = f"{done / 1e6:.1f}/{total / 1e6:.1f}" if self.unit == "MB" else f"{done}/{total}"
+        tail = f" [{'#' * filled}{'.' * (BAR_CELLS - filled)}] {fraction:6.1%} {amounts} {self.unit}"
         room = max(self._columns() - 1 - len(tail), 0)  # never wrap: '\r' only rewinds one line
         label = self.label if len(self.label) <= room else self.label[:max(room - 1, 0)] + "…"
         self.stream.write(f"\r{label}{tail}"[:self._columns()])

@@ -86,7 +86,7 @@ def test_bounded_threads_and_nothing_kept_per_database(fleet_replicas):
     seen: list[int] = []
     jobs = 3
     result = fleet(fleet_replica.dir_url, "SELECT count(*) FROM items", jobs=jobs,
-                   progress=lambda name: seen.append(threading.active_count()))
+                   progress=lambda done, total: seen.append(threading.active_count()))
     assert len(seen) == len(fleet_replica.names) + 1  # progress once per database
     fetch_pool = PROCESS.pool._max_workers
     assert max(seen) <= threads_before + jobs + fetch_pool

@@ -19,7 +19,7 @@ from ..distribution import refuse_foreign_package
 from .args import Commands, VersionAction
 
 #: Modules of this package that add subcommands, in the order `--help` lists them.
-COMMAND_MODULES = ("query", "history", "restore", "changes")
+COMMAND_MODULES = ("query", "history", "restore", "changes", "fleet")
 
 
 def build_parser() -> argparse.ArgumentParser:
