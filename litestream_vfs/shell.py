@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from datetime import datetime, timezone
 
 import apsw
@@ -27,6 +28,9 @@ class LitestreamShell(apsw.shell.Shell):
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)
         self._our_prompt: str | None = None
+        self.errors = 0
+        #: The last error this shell printed (with `.bail on` it is raised again, already shown).
+        self.reported: BaseException | None = None
         if "NO_COLOR" in os.environ:  # https://no-color.org, as APSW's own command line honours it
             self.command_colour(["off"])
 
@@ -35,6 +39,14 @@ class LitestreamShell(apsw.shell.Shell):
             return file_of(self.db)
         except ReplicaError:
             raise self.Error("the current database is not a Litestream replica (was .open used?)") from None
+
+    def handle_exception(self) -> None:
+        """APSW's error printing, counting the errors (as sqlite3, a script with errors exits 1)."""
+        error = sys.exc_info()[1]
+        if not isinstance(error, SystemExit):
+            self.errors += 1
+            self.reported = error
+        super().handle_exception()
 
     def get_complete_line(self):  # noqa: D401 - APSW's hook for reading input
         """Refresh the prompt (unless the user set one with .prompt) before reading a line."""
@@ -100,7 +112,15 @@ class LitestreamShell(apsw.shell.Shell):
 
 
 def run_shell(connection: apsw.Connection) -> int:
-    """Run the shell on `connection` until EOF or .exit; returns the exit status."""
+    """Run the shell on `connection` until EOF or .exit; returns the exit status.
+
+    Like sqlite3: 1 when input that is not a terminal had errors, or `.bail on` stopped at one.
+    """
     shell = LitestreamShell(db=connection)
-    shell.cmdloop(intro=INTRO.format(url=file_of(connection).replica.storage.url))
-    return 0
+    try:
+        shell.cmdloop(intro=INTRO.format(url=file_of(connection).replica.storage.url))
+    except Exception as exc:  # noqa: BLE001 - `.bail on` re-raises an error the shell has printed
+        if exc is not shell.reported:
+            raise
+        return 1
+    return 1 if shell.errors and not shell.interactive else 0

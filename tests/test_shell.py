@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
 import sys
 from collections.abc import Iterator
 
@@ -146,3 +147,30 @@ def test_shell_opens_at_a_time_given_on_the_command_line(file_replica):
     session.child.expect(pexpect.EOF)
     session.child.close()
     assert session.child.exitstatus == 0
+
+
+def piped(url: str, script: str, env: dict[str, str]) -> "subprocess.CompletedProcess[str]":
+    """The shell reading `script` from a pipe, as in `litestream-vfs shell URL < script.sql`."""
+    return subprocess.run([sys.executable, "-m", "litestream_vfs.cli", "shell", url], input=script,
+                          env={**os.environ, **env, "NO_COLOR": "1"}, capture_output=True, text=True,
+                          timeout=60, check=False)
+
+
+def test_a_script_with_errors_runs_on_and_exits_1_like_sqlite3(file_replica):
+    result = piped(file_replica.url, "SELECT nope FROM Track;\nSELECT 6 * 7;\n", file_replica.env)
+    assert result.returncode == 1
+    assert result.stdout.split() == ["42"]
+    assert result.stderr.count("no such column: nope") == 1 and "Traceback" not in result.stderr
+
+    clean = piped(file_replica.url, "SELECT 6 * 7;\n", file_replica.env)
+    assert (clean.returncode, clean.stdout.split(), clean.stderr) == (0, ["42"], "")
+
+
+@pytest.mark.parametrize("error, message", [("SELECT nope FROM Track;", "no such column: nope"),
+                                            (".time the day after never", "'the day after never'")])
+def test_bail_stops_at_the_first_error_and_prints_it_once(file_replica, error, message):
+    result = piped(file_replica.url, f".bail on\n{error}\nSELECT 6 * 7;\n", file_replica.env)
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr.count(message) == 1, result.stderr
+    assert "Traceback" not in result.stderr and "litestream-vfs: error" not in result.stderr
