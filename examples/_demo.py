@@ -14,12 +14,14 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import sysconfig
 import tempfile
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable
 
 import apsw
 
@@ -63,6 +65,15 @@ class Demo:
     def landed(self, name: str) -> str:
         """The time by which change `name` was replicated (read at it: the state right after it)."""
         return next(c.landed for c in self.changes if c.name == name)
+
+
+def run(main: Callable[[], None]) -> None:
+    """Run an example's `main`: an error ends in one line on stderr naming it, and exit status 1."""
+    try:
+        main()
+    except Exception as exc:  # noqa: BLE001 - whoever runs an example wants the reason, not a traceback
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise SystemExit(f"{Path(sys.argv[0]).name}: error: {reason}") from None
 
 
 def cache_root() -> Path:

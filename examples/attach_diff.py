@@ -13,7 +13,7 @@ from urllib.parse import quote
 import apsw
 
 import litestream_vfs  # noqa: F401 - importing registers the "litestream" VFS
-from _demo import demo_replica
+from _demo import demo_replica, run
 
 TABLES = ("Artist", "Album", "Track", "Customer")
 
@@ -40,4 +40,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

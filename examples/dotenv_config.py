@@ -16,7 +16,7 @@ import apsw
 from dotenv import load_dotenv
 
 import litestream_vfs  # noqa: F401 - importing registers the "litestream" VFS; no replica needed yet
-from _demo import demo_replica
+from _demo import demo_replica, run
 
 
 def main() -> None:
@@ -30,6 +30,8 @@ def main() -> None:
 
 
 def load(env_file: Path) -> None:
+    if not env_file.is_file():
+        raise FileNotFoundError(f"{env_file} does not exist (expected a .env file with LITESTREAM_REPLICA_URL=...)")
     load_dotenv(env_file)  # after the import: the VFS reads the variable at open time
     print(f"Loaded {env_file}")
     db = apsw.Connection("file:chinook.db?vfs=litestream", flags=apsw.SQLITE_OPEN_READONLY | apsw.SQLITE_OPEN_URI)
@@ -39,4 +41,4 @@ def load(env_file: Path) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from litestream_vfs.connect import connect
 from litestream_vfs.notebook import attach, read_sql
-from _demo import demo_replica
+from _demo import demo_replica, run
 
 GENRE_PRICES = """SELECT g.Name AS genre, avg(t.UnitPrice) AS price, count(*) AS tracks
                   FROM Track t JOIN Genre g USING (GenreId) GROUP BY g.Name"""
@@ -34,4 +34,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -8,13 +8,18 @@ The first run builds a small demo replica with the real `litestream` binary
 
 from __future__ import annotations
 
+import os
+import shlex
+import shutil
+import sys
 import time
+from pathlib import Path
 from urllib.parse import quote
 
 import apsw
 
 import litestream_vfs  # noqa: F401 - importing registers the "litestream" VFS
-from _demo import demo_replica
+from _demo import demo_replica, run
 
 ROCK_PRICES = "SELECT count(*), min(UnitPrice), max(UnitPrice) FROM Track WHERE GenreId = 1"
 
@@ -40,6 +45,21 @@ def main() -> None:
     print(f"  then: {tracks} rock tracks priced {low} to {high}")
     print(f"Done in {time.monotonic() - started:.1f} s")
 
+    replica, then, cli = shlex.quote(demo.replica_url), shlex.quote(before), command_line()
+    print("Next, the same replica from the command line (states, a row that changed since then, SQL then):")
+    print(f"  {cli} history {replica}")
+    print(f"  {cli} diff {replica} Customer --from {then} --to latest")
+    print(f"  {cli} shell {replica} --time {then}")
+
+
+def command_line() -> str:
+    """How to run `litestream-vfs` from here: its name if on PATH, else its path beside this Python."""
+    beside = Path(sys.executable).parent / "litestream-vfs"
+    if not beside.is_file() or shutil.which("litestream-vfs") == str(beside):
+        return "litestream-vfs"
+    relative = os.path.relpath(beside)
+    return shlex.quote(str(beside) if relative.startswith("..") else relative)
+
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -19,7 +19,7 @@ import apsw
 import boto3
 
 import litestream_vfs
-from _demo import demo_replica
+from _demo import demo_replica, run
 
 
 def upload_demo(endpoint: str, bucket: str, path: str, region: str) -> None:
@@ -59,4 +59,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -10,7 +10,7 @@ from urllib.parse import quote
 import apsw
 
 import litestream_vfs  # noqa: F401 - importing registers the "litestream" VFS
-from _demo import demo_replica
+from _demo import demo_replica, run
 
 SNAPSHOT = """SELECT (SELECT count(*) FROM Artist),
                      (SELECT max(UnitPrice) FROM Track WHERE GenreId = 1),
@@ -43,4 +43,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

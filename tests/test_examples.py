@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import subprocess
 import sys
 import threading
@@ -61,13 +62,26 @@ class DemoTruth:
         return open_replica(str(self.replica)).state_at(parse_time(when)).txid
 
 
-def run_example(name: str, cache: Path, *args: str, env: dict[str, str] | None = None) -> str:
+def example(name: str, cache: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     environment = {k: v for k, v in os.environ.items() if k != "LITESTREAM_REPLICA_URL"}
     environment.update(LITESTREAM_VFS_DEMO_DIR=str(cache), **(env or {}))
-    result = subprocess.run([sys.executable, str(EXAMPLES / name), *args], env=environment, capture_output=True,
-                            text=True, timeout=120, stdin=subprocess.DEVNULL, check=False)
+    return subprocess.run([sys.executable, str(EXAMPLES / name), *args], env=environment, capture_output=True,
+                          text=True, timeout=120, stdin=subprocess.DEVNULL, check=False)
+
+
+def run_example(name: str, cache: Path, *args: str, env: dict[str, str] | None = None) -> str:
+    result = example(name, cache, *args, env=env)
     assert result.returncode == 0, f"{name} failed:\n{result.stdout}\n{result.stderr}"
     return result.stdout
+
+
+def assert_example_error(result: subprocess.CompletedProcess, name: str, *culprits: str) -> None:
+    """Exit 1 with one line on stderr naming the example and every culprit, no traceback."""
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    assert len(result.stderr.splitlines()) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.startswith(f"{name}: error: ")
+    for culprit in culprits:
+        assert culprit in result.stderr
 
 
 def listing(directory: Path) -> dict[str, tuple[int, int]]:
@@ -107,6 +121,26 @@ def test_quickstart_shows_latest_and_past_state(quickstart_runs):
     expected = [tuple(str(v) for v in truth.rows(txid, ROCK_PRICES)[0]) for txid in (latest, past)]
     assert printed == expected
     assert expected[0] != expected[1]
+
+
+def test_quickstart_ends_with_commands_that_work_on_the_demo(quickstart_runs):
+    output, _, truth, _ = quickstart_runs
+    commands = [shlex.split(line) for line in output.split("\nNext, ", 1)[1].splitlines()[1:]]
+    assert [(command[1], command[2]) for command in commands] == [
+        (name, str(truth.replica)) for name in ("history", "diff", "shell")]
+    history, diff, shell = (subprocess.run(command, capture_output=True, text=True, timeout=60, check=False,
+                                           input="SELECT City FROM Customer WHERE CustomerId = 1;\n")
+                            for command in commands)
+    assert [result.returncode for result in (history, diff, shell)] == [0, 0, 0], (history, diff, shell)
+    states = open_replica(str(truth.replica)).chains_for().states
+    assert [line.split()[0] for line in history.stdout.splitlines()[2:]] == [f"{txid:016x}" for txid in states]
+    then = commands[2][commands[2].index("--time") + 1]
+    city = "SELECT City FROM Customer WHERE CustomerId = 1"
+    before, after = truth.rows(truth.txid_at(then), city)[0][0], truth.rows(truth.latest(), city)[0][0]
+    assert before != after
+    assert [line.split()[:2] for line in diff.stdout.splitlines()[2:]] == [["changed", "CustomerId=1"]]
+    assert f"City={before}," in diff.stdout and f"City={after}," in diff.stdout
+    assert shell.stdout.strip() == before
 
 
 def test_time_travel_walks_every_state(demo):
@@ -159,6 +193,21 @@ def test_dotenv_config_reads_the_url_loaded_after_import(demo):
     txid, albums = re.search(rf"chinook.db at TXID {TXID}: (\d+) albums", output).groups()
     assert int(txid, 16) == demo.latest()
     assert int(albums) == demo.rows(demo.latest(), "SELECT count(*) FROM Album")[0][0]
+
+
+def test_dotenv_config_with_a_missing_file_says_so(demo, tmp_path):
+    missing = tmp_path / "missing.env"
+    result = example("dotenv_config.py", demo.cache, str(missing))
+    assert_example_error(result, "dotenv_config.py", f"{missing} does not exist")
+    assert "Loaded" not in result.stdout
+
+
+def test_s3_custom_endpoint_on_an_empty_bucket_says_so(demo, seaweedfs):
+    path = f"empty-{os.getpid()}/chinook.db"
+    result = example("s3_custom_endpoint.py", demo.cache, "--endpoint", seaweedfs.endpoint_url,
+                     "--bucket", seaweedfs.bucket, "--path", path, "--region", seaweedfs.region,
+                     env=seaweedfs.credentials_env())
+    assert_example_error(result, "s3_custom_endpoint.py", f"s3://{seaweedfs.bucket}/{path}")
 
 
 def test_s3_custom_endpoint_against_seaweedfs(demo, seaweedfs):
