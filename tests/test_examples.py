@@ -143,6 +143,22 @@ def test_quickstart_ends_with_commands_that_work_on_the_demo(quickstart_runs):
     assert shell.stdout.strip() == before
 
 
+def test_readme_commands_for_the_demo_work_on_a_fresh_demo(demo):
+    """The README's copy-paste lines for the demo (TXIDs, not '1 hour ago': the demo is minutes old)."""
+    readme = (EXAMPLES.parent / "README.md").read_text()
+    block = re.search(r"```sh\nR=~/\.cache/litestream-vfs/demo/replica[^\n]*\n(.*?)```", readme, re.DOTALL).group(1)
+    env = {**os.environ, "R": str(demo.replica), "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    outputs = {}
+    for line in block.splitlines():
+        result = subprocess.run(["bash", "-c", line], env=env, capture_output=True, text=True, timeout=60, check=False)
+        assert (result.returncode, result.stderr) == (0, ""), line
+        outputs[line.split()[1]] = result.stdout
+    assert set(outputs) == {"history", "query", "diff"}
+    sql = re.search(r'query \$R "([^"]+)" --txid 1', block).group(1)
+    assert outputs["query"].splitlines()[2].split() == [str(v) for v in demo.rows(1, sql)[0]]
+    assert [line.split()[:2] for line in outputs["diff"].splitlines()[2:]] == [["changed", "CustomerId=1"]]
+
+
 def test_time_travel_walks_every_state(demo):
     output = run_example("time_travel.py", demo.cache)
     rows = re.findall(rf"^  {TXID}  (\S+)  +(\d+)  +(\S+)  (.+)$", output, re.MULTILINE)
