@@ -9,7 +9,7 @@ Importing this package registers the APSW VFS named ``litestream``::
 
 from __future__ import annotations
 
-from .distribution import NAME as __distribution__, refuse_go_wheel
+from .distribution import NAME as __distribution__, missing_attribute, refuse_go_wheel
 
 refuse_go_wheel()  # before anything else: Litestream's Go VFS wheel shares our import name
 
@@ -51,7 +51,7 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     """Load a public name from LAZY on first use."""
     if name not in LAZY:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        raise missing_attribute(name)
     module, attribute = LAZY[name]
     value = importlib.import_module(f"{__name__}.{module}")
     value = getattr(value, attribute) if attribute else value

@@ -17,6 +17,8 @@ NAME = "litestream-apsw"
 #: Litestream's Go VFS wheel, which ships a `litestream_vfs` package holding one of these libraries.
 GO_WHEEL = "litestream-vfs"
 GO_LIBRARIES = ("litestream-vfs.so", "litestream-vfs.dylib")
+#: What the Go wheel's package offers: asking ours for it means that package was expected.
+GO_WHEEL_API = frozenset({"load", "loadable_path"})
 
 _REMEDY = (f"they share the import name litestream_vfs and cannot be installed in one environment: "
            f"`pip uninstall -y {GO_WHEEL} {NAME}`, then `pip install {NAME}` (or the Go wheel alone)")
@@ -47,6 +49,14 @@ def refuse_go_wheel() -> None:
     if found:
         raise ImportError(f"{NAME} (this litestream_vfs) found Litestream's Go VFS wheel `{GO_WHEEL}` "
                           f"installed in the same environment ({found}); {_REMEDY}")
+
+
+def missing_attribute(name: str) -> AttributeError:
+    """The AttributeError for a name our package lacks; for the Go wheel's API it says which package this is."""
+    message = f"module 'litestream_vfs' has no attribute {name!r}"
+    if name in GO_WHEEL_API:
+        message += f": this litestream_vfs is {NAME} (an APSW VFS), not Litestream's Go VFS wheel `{GO_WHEEL}`; {_REMEDY}"
+    return AttributeError(message)
 
 
 def refuse_foreign_package(package: ModuleType | None) -> None:

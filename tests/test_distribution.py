@@ -74,6 +74,18 @@ def test_ours_installed_over_the_go_wheel_is_refused(tmp_path, go_package):
     assert str(site / "litestream_vfs") in last and REMEDY in last
 
 
+@pytest.mark.parametrize("name", ["load", "loadable_path"])
+def test_asking_ours_for_the_go_wheels_api_says_which_package_this_is(tmp_path, name):
+    result = python("-c", f"import litestream_vfs; litestream_vfs.{name}", path=[REPO], cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[-1] == (
+        f"AttributeError: module 'litestream_vfs' has no attribute {name!r}: this litestream_vfs is {NAME} "
+        f"(an APSW VFS), not Litestream's Go VFS wheel `{GO_WHEEL}`; " + result.stderr.split("`; ", 1)[1].strip())
+    assert REMEDY in result.stderr
+    other = python("-c", "import litestream_vfs; litestream_vfs.nope", path=[REPO], cwd=tmp_path)
+    assert other.stderr.splitlines()[-1] == "AttributeError: module 'litestream_vfs' has no attribute 'nope'"
+
+
 def test_go_wheel_installed_over_ours_is_named_by_our_modules_and_cli(tmp_path, go_package):
     site = merged(tmp_path, go_package, go_last=True)
     expected = (f"the litestream_vfs package imported from {site / 'litestream_vfs'} is Litestream's Go VFS "
