@@ -281,6 +281,18 @@ def test_a_url_without_bucket_or_host_says_so(url, missing, command):
     assert_one_line_error(cli(command, url, *extra), f"'{url}' has {missing}")
 
 
+def test_a_reader_that_leaves_early_gets_no_error_message(file_replica):
+    """`litestream-vfs query ... | head -1`: the closed pipe ends the command quietly."""
+    child = subprocess.Popen([sys.executable, "-m", "litestream_vfs.cli", "query", file_replica.url,
+                              "SELECT * FROM Track"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             stdin=subprocess.DEVNULL)
+    assert child.stdout.readline().split()[0] == b"TrackId"
+    child.stdout.close()
+    assert child.wait(timeout=120) == 1
+    assert child.stderr.read() == b""
+    child.stderr.close()
+
+
 def test_sql_error_is_one_line(file_replica):
     assert_one_line_error(cli("query", file_replica.url, "SELECT nope FROM Track"), "nope")
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from typing import Sequence
 
@@ -37,7 +38,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         refuse_foreign_package(sys.modules.get("litestream_vfs"))  # e.g. the Go VFS wheel's __init__
-        return args.run(args)
+        status = args.run(args)
+        sys.stdout.flush()  # so a reader that left early (`| head`) is noticed here
+        return status
+    except BrokenPipeError:  # nothing more to say to a reader that left; quiet, as other tools are
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
