@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import io
+import http.client
 import socket
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -10,13 +10,12 @@ from concurrent.futures import ThreadPoolExecutor
 import boto3
 import pytest
 import requests
-from botocore.awsrequest import AWSResponse
-from botocore.response import StreamingBody
 from moto.server import ThreadedMotoServer
 
 from litestream_vfs.errors import ObjectNotFound, ReplicaError, StorageError
 from litestream_vfs.storage import Counters, LtxObject, open_storage
 from litestream_vfs.storage.retry import Backoff, retry
+from litestream_vfs.storage.http import Response
 from litestream_vfs.storage.s3 import MAX_ATTEMPTS
 
 PREFIX = "dbs/chinook.db"
@@ -163,6 +162,21 @@ def test_truncated_object_is_a_storage_error_without_retries(endpoint, bucket):
     assert storage.counters.gets == 1
 
 
+class Rewriting:
+    """Wraps a store's transport so a test can change (or replace) what comes back."""
+
+    def __init__(self, storage, change) -> None:
+        self.inner, self.change, self.calls = storage.transport, change, 0
+        storage.transport = self
+
+    def request(self, method, endpoint, target, headers) -> Response:
+        self.calls += 1
+        return self.change(lambda: self.inner.request(method, endpoint, target, headers))
+
+    def close(self) -> None:
+        self.inner.close()
+
+
 @pytest.mark.parametrize("announced", ["cut length", "full length"])
 def test_transient_short_read_is_retried(endpoint, bucket, announced):
     """A body that ends early (or breaks off before its Content-Length) is re-fetched."""
@@ -170,14 +184,16 @@ def test_transient_short_read_is_retried(endpoint, bucket, announced):
     obj = storage.list_files((0,))[0]
     cuts = []
 
-    def cut_body_once(parsed, **_):
-        if not cuts:
-            data = parsed["Body"].read()
-            cuts.append(len(data))
-            length = 3 if announced == "cut length" else len(data)
-            parsed["Body"] = StreamingBody(io.BytesIO(data[:3]), length)
+    def cut_body_once(send):
+        response = send()
+        if cuts:
+            return response
+        cuts.append(len(response.body))
+        if announced == "full length":
+            raise http.client.IncompleteRead(response.body[:3], len(response.body) - 3)
+        return response._replace(body=response.body[:3])
 
-    storage._client.meta.events.register("after-call.s3.GetObject", cut_body_once)
+    Rewriting(storage, cut_body_once)
     assert storage.read_all(obj) == body(ltx_key(PREFIX, obj.level, obj.min_txid, obj.max_txid))
     assert cuts == [obj.size]
     assert storage.counters.gets == 2
@@ -188,12 +204,12 @@ def test_server_that_ignores_range_still_gives_the_range(endpoint, bucket):
     obj = storage.list_files((0,))[0]
     data = body(ltx_key(PREFIX, obj.level, obj.min_txid, obj.max_txid))
 
-    def send_whole_object(parsed, **_):
-        parsed["Body"].read()
-        parsed["Body"] = StreamingBody(io.BytesIO(data), len(data))
-        parsed.pop("ContentRange")
+    def send_whole_object(send):
+        response = send()
+        headers = {k: v for k, v in response.headers.items() if k != "content-range"}
+        return Response(200, headers, data)
 
-    storage._client.meta.events.register("after-call.s3.GetObject", send_whole_object)
+    Rewriting(storage, send_whole_object)
     assert storage.read_range(obj, 10, 20) == data[10:30]
     assert storage.counters.gets == 1
 
@@ -201,11 +217,7 @@ def test_server_that_ignores_range_still_gives_the_range(endpoint, bucket):
 def test_persistent_short_reads_give_up(endpoint, bucket):
     storage = open_storage(url(endpoint, bucket))
     obj = storage.list_files((0,))[0]
-
-    def cut_body(parsed, **_):
-        parsed["Body"] = StreamingBody(io.BytesIO(parsed["Body"].read()[:3]), 3)
-
-    storage._client.meta.events.register("after-call.s3.GetObject", cut_body)
+    Rewriting(storage, lambda send: send()._replace(body=b"abc"))
     key = ltx_key(PREFIX, obj.level, obj.min_txid, obj.max_txid)
     with pytest.raises(StorageError, match=f"{key}: wanted {obj.size} bytes .* ended after 3 bytes"):
         storage.read_all(obj)
@@ -228,17 +240,8 @@ def test_empty_prefix_lists_nothing(endpoint, bucket):
     assert open_storage(url(endpoint, bucket, "no/such/db")).list_files() == []
 
 
-def _slow_down(**_):
-    return AWSResponse("http://throttled", 503, {}, _Raw(
-        b"<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>"))
-
-
-class _Raw:
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-
-    def stream(self, **_):
-        yield self.data
+SLOW_DOWN = Response(503, {}, b"<Error><Code>SlowDown</Code><Message>Please reduce your request rate."
+                             b"</Message></Error>")
 
 
 def test_throttling_is_retried(endpoint, bucket):
@@ -246,13 +249,13 @@ def test_throttling_is_retried(endpoint, bucket):
     obj = storage.list_files((9,))[0]
     throttled = []
 
-    def throttle_twice(**kwargs):
+    def throttle_twice(send):
         if len(throttled) < 2:
             throttled.append(1)
-            return _slow_down()
-        return None
+            return SLOW_DOWN
+        return send()
 
-    storage._client.meta.events.register("before-send.s3.GetObject", throttle_twice)
+    Rewriting(storage, throttle_twice)
     assert storage.read_range(obj, 0, 4) == body(ltx_key(PREFIX, 9, obj.min_txid, obj.max_txid))[:4]
     assert len(throttled) == 2
 
@@ -260,12 +263,10 @@ def test_throttling_is_retried(endpoint, bucket):
 def test_throttling_gives_up_after_bounded_attempts(endpoint, bucket):
     storage = open_storage(url(endpoint, bucket))
     obj = storage.list_files((9,))[0]
-    attempts = []
-    storage._client.meta.events.register(
-        "before-send.s3.GetObject", lambda **kw: attempts.append(1) or _slow_down())
+    throttling = Rewriting(storage, lambda send: SLOW_DOWN)
     with pytest.raises(StorageError, match="throttling"):
         storage.read_range(obj, 0, 4)
-    assert len(attempts) == MAX_ATTEMPTS
+    assert throttling.calls == MAX_ATTEMPTS
 
 
 def test_connection_refused_names_the_endpoint():

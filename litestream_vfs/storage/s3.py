@@ -4,8 +4,13 @@ That layout is what Litestream 0.5.17 writes (checked against its output).
 One paginated ListObjectsV2 without a delimiter lists every level at once, so
 a typical replica costs a single LIST request.
 
-Faults: botocore's own retries are off; every request (a ranged GET, a LIST
-page) goes through `retry.retry` with `BACKOFF`: up to 5 attempts, full-jitter
+Requests are signed here (sigv4.py) and sent over keep-alive connections
+(http.py); `aws.resolve` picks endpoint, region and keys as boto3 would, and
+loads boto3 only when the URL and environment do not settle them (see the
+"Cold start" section of benchmarks/REPORT.md for why).
+
+Faults: there is one retry layer. Every request (a ranged GET, a LIST page)
+goes through `retry.retry` with `BACKOFF`: up to 5 attempts, full-jitter
 backoff of at most 0.1/0.2/0.4/0.8 s, and no new attempt after 30 s. Transient
 faults (5xx, 429/SlowDown, connection resets and refusals, timeouts, bodies
 that end early) are retried; permanent ones (403, 404, other 4xx, a truncated
@@ -17,29 +22,27 @@ within about 30 + 13 s, naming the object.
 from __future__ import annotations
 
 import copy
+import http.client
 import os
 import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, TypeVar
+from typing import TypeVar
 from urllib.parse import urlsplit
-
-import boto3
-from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError, IncompleteReadError
-from botocore.exceptions import ConnectionError as BotoConnectionError
-from botocore.exceptions import NoCredentialsError, PartialCredentialsError
+from xml.etree import ElementTree
 
 from ..errors import ObjectNotFound, ReplicaError, StorageError
+from .aws import CREDENTIAL_HINT, DEFAULT_REGION, Target, aws_endpoint, resolve
 from .base import LEVELS, Counters, LtxObject, parse_ltx_name
+from .http import Response, Timeouts, Transport
 from .retry import Backoff, retry
+from .sigv4 import Signer, canonical_query, encode_path
 from .tree import S3_LAYOUT, child_url
 from .url import ReplicaLocation
 
 T = TypeVar("T")
 
-DEFAULT_REGION = "us-east-1"
 #: Retry policy for every request (read at each request, so tests may swap it).
 BACKOFF = Backoff(attempts=5, base_seconds=0.1, max_seconds=3.0, deadline_seconds=30.0)
 MAX_ATTEMPTS = BACKOFF.attempts
@@ -50,19 +53,11 @@ _ACCESS_DENIED = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch",
 _THROTTLED = {"SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded",
               "TooManyRequests", "ServiceUnavailable", "503"}
 _TRANSIENT_CODES = _THROTTLED | {"InternalError", "RequestTimeout"}
-_CREDENTIAL_HINT = ("set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
-                    "(or LITESTREAM_ACCESS_KEY_ID and LITESTREAM_SECRET_ACCESS_KEY)")
+_CREDENTIAL_HINT = CREDENTIAL_HINT
+#: Faults of the transport: nothing (or not all) came back; worth another attempt.
+_NETWORK_FAULTS = (OSError, http.client.HTTPException)
 
-
-@dataclass(frozen=True)
-class Timeouts:
-    """Socket timeouts in seconds: `read` bounds silence between bytes, not a whole body."""
-
-    connect: float = 3.0
-    read: float = 10.0
-
-
-#: Read when a client is built (tests of dropped requests shorten them).
+#: Read when a store is opened (tests of dropped requests shorten them).
 TIMEOUTS = Timeouts()
 
 
@@ -129,16 +124,22 @@ class _ShortRead(Exception):
     """A body ended early or broke off before its announced length: worth a retry."""
 
 
+class S3Error(Exception):
+    """A response other than 2xx: its status, S3 error code and headers."""
+
+    def __init__(self, status: int, code: str, headers: Mapping[str, str]) -> None:
+        super().__init__(f"{status} {code}")
+        self.status, self.code, self.headers = status, code, headers
+
+
 def _is_transient(exc: BaseException) -> bool:
     """Faults that another attempt may not meet: network, timeouts, 5xx, throttling."""
-    if isinstance(exc, (_ShortRead, BotoConnectionError, HTTPClientError, IncompleteReadError)):
+    if isinstance(exc, (_ShortRead, *_NETWORK_FAULTS)):
         return True
-    if isinstance(exc, ClientError):
-        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
-        code = str(exc.response.get("Error", {}).get("Code", ""))
-        if status in (401, 403, 404):
+    if isinstance(exc, S3Error):
+        if exc.status in (401, 403, 404):
             return False  # whatever the code says: permissions and absence do not heal
-        return status >= 500 or status == 429 or code in _TRANSIENT_CODES
+        return exc.status >= 500 or exc.status == 429 or exc.code in _TRANSIENT_CODES
     return False
 
 
@@ -155,7 +156,7 @@ class _Attempts:
 
 
 class S3Storage:
-    """Read-only S3 replica; one boto3 client shared by all reader threads."""
+    """Read-only S3 replica; one signer and one connection per reader thread."""
 
     layout = S3_LAYOUT
 
@@ -164,23 +165,12 @@ class S3Storage:
         _check_prefix(self.settings.prefix, location)
         self.url = str(location)
         self.counters = counters if counters is not None else Counters()
-        config = Config(
-            max_pool_connections=32,
-            retries={"mode": "standard", "total_max_attempts": 1},  # we retry, see `retry`
-            connect_timeout=TIMEOUTS.connect,
-            read_timeout=TIMEOUTS.read,
-            s3={"addressing_style": "path" if self.settings.force_path_style else "auto"},
-        )
-        self._client = boto3.session.Session().client(
-            "s3",
-            endpoint_url=self.settings.endpoint_url,
-            region_name=self.settings.region,
-            aws_access_key_id=self.settings.access_key_id,
-            aws_secret_access_key=self.settings.secret_access_key,
-            config=config,
-        )
-        self.endpoint = self._client.meta.endpoint_url
-        self._owns_client = True
+        self._target, self._credentials = resolve(self.settings, os.environ)
+        self._signer = Signer(self._target.region)
+        #: The seam every request goes through (tests wrap it to cut bodies or throttle).
+        self.transport = Transport(TIMEOUTS)
+        self.endpoint = self._target.endpoint
+        self._owns_transport = True
 
     def __repr__(self) -> str:
         return f"S3Storage({self.url!r})"
@@ -203,6 +193,32 @@ class S3Storage:
 
         return retry(attempt, _is_transient, BACKOFF)
 
+    def _send(self, key: str, query: dict[str, str], headers: dict[str, str]) -> Response:
+        """One signed GET of `key` in the bucket (a 2xx response, else S3Error)."""
+        for redirected in (False, True):
+            endpoint, root = self._target.for_bucket(self.settings.bucket)
+            path = root + key
+            signed = self._signer.headers("GET", urlsplit(endpoint).netloc, path, canonical_query(query),
+                                          self._credentials(), headers)
+            target = encode_path(path) + ("?" + canonical_query(query) if query else "")
+            response = self.transport.request("GET", endpoint, target, signed)
+            if 200 <= response.status < 300:
+                return response
+            error = S3Error(response.status, _error_code(response), response.headers)
+            if redirected or not self._follow_region(error):
+                raise error
+        raise AssertionError("unreachable")
+
+    def _follow_region(self, error: S3Error) -> bool:
+        """Like boto3: a bucket in another region than assumed answers 301/400 naming its region."""
+        region = error.headers.get("x-amz-bucket-region")
+        if self._target.custom or error.status not in (301, 400) or not region or region == self._target.region:
+            return False
+        self._target = Target(aws_endpoint(region), region, self._target.path_style, False)
+        self._signer = Signer(region)
+        self.endpoint = self._target.endpoint
+        return True
+
     def list_files(self, levels: tuple[int, ...] = LEVELS) -> list[LtxObject]:
         wanted = set(levels)
         parsed = (_parse_key(relative, size) for relative, size in self.walk())
@@ -211,26 +227,26 @@ class S3Storage:
     def walk(self) -> list[tuple[str, int]]:
         """Every object under the prefix (key relative to it, size): one paginated ListObjectsV2."""
         prefix = self._prefix()
-        request: dict[str, Any] = {"Bucket": self.settings.bucket, "Prefix": prefix}
+        query = {"list-type": "2", "prefix": prefix}
         found: list[tuple[str, int]] = []
         attempts = _Attempts()
         try:
             while True:
-                page = self._request("lists", lambda: self._client.list_objects_v2(**request), attempts)
-                found.extend((item["Key"][len(prefix):], item["Size"]) for item in page.get("Contents", ()))
-                if not page.get("IsTruncated"):
+                page = self._request("lists", lambda: _parse_listing(self._send("", query, {}).body), attempts)
+                found.extend((key[len(prefix):], size) for key, size in page.contents)
+                if not page.next_token:
                     return found
-                request["ContinuationToken"] = page["NextContinuationToken"]
-        except (BotoCoreError, ClientError) as exc:
+                query["continuation-token"] = page.next_token
+        except (S3Error, *_NETWORK_FAULTS) as exc:
             raise self._translate(exc, f"s3://{self.settings.bucket}/{prefix}", attempts) from exc
 
     def child(self, relative: str) -> S3Storage:
-        """The replica at `relative` under this prefix, on this store's client (which it never closes)."""
+        """The replica at `relative` under this prefix, on this store's connections (which it never closes)."""
         twin = copy.copy(self)
         twin.settings = replace(self.settings, prefix="/".join(
             part for part in (self.settings.prefix, relative.strip("/")) if part))
         twin.url = child_url(self.url, relative)
-        twin._owns_client = False
+        twin._owns_transport = False
         return twin
 
     def read_range(self, obj: LtxObject, offset: int, length: int) -> bytes:
@@ -243,22 +259,18 @@ class S3Storage:
         except _ShortRead as exc:
             raise StorageError(f"s3://{self.settings.bucket}/{key}: wanted {length} bytes at "
                                f"offset {offset}, but {exc}; {attempts.describe()}") from exc
-        except (BotoCoreError, ClientError) as exc:
+        except (S3Error, *_NETWORK_FAULTS) as exc:
             raise self._translate(exc, f"s3://{self.settings.bucket}/{key}", attempts) from exc
 
     def _get(self, key: str, offset: int, length: int) -> bytes:
         """One ranged GET; a body that is short for a known reason is final."""
-        out = self._client.get_object(Bucket=self.settings.bucket, Key=key,
-                                      Range=f"bytes={offset}-{offset + length - 1}")
-        body = out["Body"]  # not `with body`: that yields the raw urllib3 stream, whose
-        try:                # errors bypass botocore's (and so our transient test)
-            data = body.read()
-        except (IncompleteReadError, HTTPClientError) as exc:
+        try:
+            response = self._send(key, {}, {"Range": f"bytes={offset}-{offset + length - 1}"})
+        except http.client.IncompleteRead as exc:
             raise _ShortRead(f"the body broke off ({type(exc).__name__})") from exc
-        finally:
-            body.close()
+        data = response.body
         self.counters.add(bytes_fetched=len(data))
-        content_range = out.get("ContentRange", "")
+        content_range = response.headers.get("content-range", "")
         if len(data) == length:
             return data
         if not content_range and len(data) >= offset + length:
@@ -273,21 +285,15 @@ class S3Storage:
         return self.read_range(obj, 0, obj.size)
 
     def close(self) -> None:
-        if self._owns_client:
-            self._client.close()
+        if self._owns_transport:
+            self.transport.close()
 
     def _translate(self, exc: Exception, what: str, attempts: _Attempts) -> Exception:
         """One clear, credential-free error naming the bucket, key or endpoint."""
-        if isinstance(exc, (NoCredentialsError, PartialCredentialsError)):
-            return StorageError(f"no S3 credentials for {what}: {_CREDENTIAL_HINT}")
-        if isinstance(exc, (BotoConnectionError, HTTPClientError, IncompleteReadError)):
+        if not isinstance(exc, S3Error):
             return StorageError(f"cannot reach S3 endpoint {self.endpoint} for {what}: "
                                 f"{type(exc).__name__}; {attempts.describe()}")
-        if not isinstance(exc, ClientError):
-            return StorageError(f"S3 request for {what} failed: {type(exc).__name__}")
-        error = exc.response.get("Error", {})
-        code = str(error.get("Code", ""))
-        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        code, status = exc.code, exc.status
         if code == "NoSuchBucket":
             return ReplicaError(f"no such bucket {self.settings.bucket!r} at {self.endpoint}")
         if code in ("NoSuchKey", "404") or status == 404:
@@ -298,11 +304,39 @@ class S3Storage:
         if code in _THROTTLED or status in (429, 503):
             return StorageError(f"S3 endpoint {self.endpoint} is throttling requests for {what} "
                                 f"({code}); {attempts.describe()}")
-        if code == "InvalidRange":
+        if code == "InvalidRange" or status == 416:
             return StorageError(f"{what} is shorter than the range asked for (truncated?)")
         if _is_transient(exc):
             return StorageError(f"S3 error {code or status} for {what}; {attempts.describe()}")
         return StorageError(f"S3 error {code or status} for {what}")
+
+
+@dataclass(frozen=True)
+class _Listing:
+    contents: list[tuple[str, int]]
+    next_token: str | None
+
+
+def _parse_listing(body: bytes) -> _Listing:
+    """One ListObjectsV2 page: (key, size) of every object, and the token of the next page."""
+    root = ElementTree.fromstring(body)
+    contents, truncated, token = [], False, None
+    for element in root:
+        tag = element.tag.rpartition("}")[2]
+        if tag == "Contents":
+            fields = {child.tag.rpartition("}")[2]: child.text or "" for child in element}
+            contents.append((fields.get("Key", ""), int(fields.get("Size") or 0)))
+        elif tag == "IsTruncated":
+            truncated = (element.text or "").strip().lower() == "true"
+        elif tag == "NextContinuationToken":
+            token = element.text
+    return _Listing(contents, token if truncated else None)
+
+
+def _error_code(response: Response) -> str:
+    """The <Code> of an S3 error body ('' without one: HEAD-like answers, proxies' pages)."""
+    match = re.search(rb"<Code>([^<]*)</Code>", response.body[:4096])
+    return match.group(1).decode(errors="replace") if match else ""
 
 
 def _check_prefix(prefix: str, location: ReplicaLocation) -> None:

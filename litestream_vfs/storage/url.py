@@ -54,7 +54,7 @@ def _open_file(location: ReplicaLocation, counters: Counters) -> Storage:
 
 
 def _open_s3(location: ReplicaLocation, counters: Counters) -> Storage:
-    from .s3 import S3Storage  # boto3 is imported only when an s3 URL is used
+    from .s3 import S3Storage  # boto3 loads only if the URL and environment leave S3 settings open
 
     return S3Storage(location, counters)
 
