@@ -72,7 +72,8 @@ def test_lazy_names_resolve_to_their_objects(name):
     import importlib
 
     module, attribute = litestream_vfs.LAZY[name]
-    assert getattr(litestream_vfs, name) is getattr(importlib.import_module(f"litestream_vfs.{module}"), attribute)
+    loaded = importlib.import_module(f"litestream_vfs.{module}")
+    assert getattr(litestream_vfs, name) is (getattr(loaded, attribute) if attribute else loaded)
     assert name in dir(litestream_vfs)
 
 
