@@ -14,6 +14,7 @@ import pytest
 
 from support.binaries import litestream_binary
 from support.fleet import FleetReplica, build_fleet
+from support.incidents import IncidentReplica, build_incident_replica
 from support.replicas import REPLICA_KINDS, ReplicaFactory, ReplicaFixture
 from support.seaweed import SeaweedFS, running_seaweedfs
 
@@ -84,3 +85,9 @@ def dask_client(seaweedfs: SeaweedFS) -> Iterator[object]:
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
                       env=seaweedfs.credentials_env()) as cluster, Client(cluster) as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+def incident_replica(tmp_path_factory: pytest.TempPathFactory) -> IncidentReplica:
+    """Known rows updated, deleted and re-inserted around a VACUUM (support/incidents.py)."""
+    return build_incident_replica(tmp_path_factory.mktemp("incidents"))

@@ -1,0 +1,26 @@
+"""The pages a query read at a state: the b-tree path to its rows, page 1 and the schema."""
+
+from __future__ import annotations
+
+import apsw
+from support.incidents import IncidentReplica
+from support.replicas import run_restore
+
+from litestream_vfs.observed import ObservedConnection
+
+
+def test_pages_read_are_the_tables_path_and_the_schema(incident_replica: IncidentReplica) -> None:
+    txid = incident_replica.step("rename artist")
+    restored = incident_replica.workdir / "observed.db"
+    if not restored.exists():
+        run_restore(incident_replica.binary, f"file://{incident_replica.url}", restored, {}, txid)
+    truth = apsw.Connection(str(restored), flags=apsw.SQLITE_OPEN_READONLY)
+    owners = dict(truth.execute("SELECT pageno, name FROM dbstat"))
+    with ObservedConnection(incident_replica.url, txid) as observed:
+        seen = observed.run(txid, "SELECT Name FROM Artist WHERE ArtistId = 50")
+        assert seen.rows == [("Metallica (renamed)",)] and seen.columns == ("Name",)
+        assert 1 in seen.pages and {owners.get(p) for p in seen.pages} <= {"sqlite_schema", "Artist"}
+        assert "Artist" in {owners.get(p) for p in seen.pages}
+        again = observed.run(incident_replica.step("delete artist"), "SELECT Name FROM Artist WHERE ArtistId = 50")
+        assert again.rows == [] and again.state.txid == incident_replica.step("delete artist")
+        assert {owners.get(p) for p in again.pages} >= {"Artist"}, "a new state is read again, not from SQLite's cache"
