@@ -38,11 +38,16 @@ LAZY: dict[str, tuple[str, str]] = {
     "aio": ("aio", ""),
     "fleet": ("fleet_query", "fleet"),
     "FleetResult": ("fleet_query", "FleetResult"),
+    "blame": ("row_history", "blame"),
+    "RowVersion": ("row_history", "RowVersion"),
+    "bisect": ("change_point", "bisect"),
+    "ChangePoint": ("change_point", "ChangePoint"),
 }
 
 __all__ = [
     "VFS_NAME", "register", "connect", "read_sql", "attach", "file_of", "stats", "reset_stats", "changes", "diff", "Change",
     "arrow", "arrow_batches", "dbapi", "aio", "fleet", "FleetResult",
+    "blame", "RowVersion", "bisect", "ChangePoint",
     "LitestreamVFSError", "LTXError", "ChecksumMismatch", "StorageError", "ObjectNotFound",
     "ReplicaError", "OutOfHistory", "TimeParseError",
 ]

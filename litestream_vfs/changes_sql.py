@@ -1,4 +1,4 @@
-"""SQL views of what changed: `litestream_log` and `litestream_diff`, per connection.
+"""SQL views of what changed: `litestream_log`, `litestream_diff`, `litestream_blame`, per connection.
 
 - ``litestream_log`` (table-valued; optional arguments: table name or NULL,
   schema default ``main``): txid, time, level, min_txid, name, pages — one row
@@ -6,6 +6,10 @@
 - ``litestream_diff(table, from, to[, schema])``: change, key, before, after —
   one row per row added/removed/changed between two states (TXIDs or times);
   key/before/after are JSON objects (BLOBs as hex), before/after NULL when absent.
+- ``litestream_blame(table, key[, schema])``: txid, time, change, row — every
+  version of one row over the whole retained history, oldest first (see
+  `row_history`); key as the CLI takes it (a rowid, JSON object, or bare
+  value), row a JSON object or NULL when the row is absent.
 """
 
 from __future__ import annotations
@@ -56,8 +60,22 @@ def _diff(connection_ref: weakref.ReferenceType) -> object:
     return litestream_diff
 
 
+def _blame(connection_ref: weakref.ReferenceType) -> object:
+    def litestream_blame(table_name: str, key: Any, schema: str = "main") -> Iterator[tuple]:
+        from .row_history import blame
+
+        url = file_of(connection_ref(), schema).replica.source_url
+        for version in blame(url, table_name, key):
+            yield (format_txid(version.txid), format_time(version.time), version.change, to_json(version.row))
+
+    litestream_blame.columns = ("txid", "time", "change", "row")
+    litestream_blame.column_access = apsw.ext.VTColumnAccess.By_Index
+    return litestream_blame
+
+
 def install_changes(connection: apsw.Connection) -> None:
-    """Add `litestream_log` and `litestream_diff` to a connection (called from `sql.install`)."""
+    """Add `litestream_log`, `litestream_diff` and `litestream_blame` to a connection (from `sql.install`)."""
     ref = weakref.ref(connection)
+    apsw.ext.make_virtual_module(connection, "litestream_blame", _blame(ref), eponymous=True)
     apsw.ext.make_virtual_module(connection, "litestream_log", _log(ref), eponymous=True)
     apsw.ext.make_virtual_module(connection, "litestream_diff", _diff(ref), eponymous=True)

@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import apsw
 from support.incidents import IncidentReplica
-from support.replicas import run_restore
 
 from litestream_vfs.observed import ObservedConnection
 
 
 def test_pages_read_are_the_tables_path_and_the_schema(incident_replica: IncidentReplica) -> None:
     txid = incident_replica.step("rename artist")
-    restored = incident_replica.workdir / "observed.db"
-    if not restored.exists():
-        run_restore(incident_replica.binary, f"file://{incident_replica.url}", restored, {}, txid)
-    truth = apsw.Connection(str(restored), flags=apsw.SQLITE_OPEN_READONLY)
+    truth = apsw.Connection(str(incident_replica.restore(txid)), flags=apsw.SQLITE_OPEN_READONLY)
     owners = dict(truth.execute("SELECT pageno, name FROM dbstat"))
     with ObservedConnection(incident_replica.url, txid) as observed:
         seen = observed.run(txid, "SELECT Name FROM Artist WHERE ArtistId = 50")

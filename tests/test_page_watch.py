@@ -5,7 +5,7 @@ from __future__ import annotations
 from support.incidents import IncidentReplica
 
 from litestream_vfs.connect import open_replica
-from litestream_vfs.page_watch import PageWatch, page1_meaning
+from litestream_vfs.page_watch import PageWatch, Touch, page1_meaning
 
 
 def test_page1_meaning_ignores_counters_size_and_freelist() -> None:
@@ -54,5 +54,9 @@ def test_only_compacted_files_left_gives_a_range(incident_replica: IncidentRepli
     states = list(replica.chains_for().states)
     assert all(o.level > 0 for o in replica.files)
     watch = PageWatch(replica, states)
-    touch = watch.next_touch(0, replica.state(states[0]), {2, 3})
-    assert touch is not None and touch.since == states[touch.index - 1] + 1 < states[touch.index]
+    for start in range(len(states) - 1):
+        state = replica.state(states[start])
+        touch = watch.next_touch(start, state, set(range(2, state.commit + 1)))
+        gap = states[start + 1] - states[start] > 1
+        assert touch == Touch(start + 1, states[start] + 1 if gap else None)
+    assert any(b - a > 1 for a, b in zip(states, states[1:])), "compacted files span several transactions"

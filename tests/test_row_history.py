@@ -8,7 +8,6 @@ from typing import Any
 import apsw
 import pytest
 from support.incidents import KNOWN_ROWS, IncidentReplica
-from support.replicas import run_restore
 
 from litestream_vfs.connect import open_replica
 from litestream_vfs.row_history import RowHistory
@@ -30,11 +29,7 @@ def restored_rows(replica: IncidentReplica, sql: str) -> dict[int, dict | None]:
     states = open_replica(replica.url).chains_for().states
     out = {}
     for txid in states:
-        path = replica.workdir / f"truth-{txid:016x}.db"
-        if not path.exists():
-            replica.workdir.mkdir(parents=True, exist_ok=True)
-            run_restore(replica.binary, f"file://{replica.url}", path, {}, txid)
-        conn = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
+        conn = apsw.Connection(str(replica.restore(txid)), flags=apsw.SQLITE_OPEN_READONLY)
         try:
             conn.row_trace = lambda cursor, row: dict(zip((d[0] for d in cursor.getdescription()), row))
             found = conn.execute(sql).fetchall()

@@ -20,7 +20,7 @@ from ..distribution import refuse_foreign_package
 from .args import Commands, VersionAction
 
 #: Modules of this package that add subcommands, in the order `--help` lists them.
-COMMAND_MODULES = ("query", "history", "restore", "changes", "fleet")
+COMMAND_MODULES = ("query", "history", "restore", "changes", "blame", "bisect", "fleet")
 
 
 def build_parser() -> argparse.ArgumentParser:

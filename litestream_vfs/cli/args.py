@@ -65,3 +65,9 @@ def connect_at_state(args: argparse.Namespace) -> "apsw.Connection":
 
     open_replica(args.replica)
     return connect(args.replica, time=args.time, txid=args.txid)
+
+
+def add_range_options(parser: argparse.ArgumentParser) -> None:
+    """`--from X --to Y`: the stretch of history a command looks at (TXIDs or times)."""
+    parser.add_argument("--from", dest="from_", help="first state: TXID (16 hex) or time (default: the earliest)")
+    parser.add_argument("--to", help="last state: TXID (16 hex) or time (default: the latest)")

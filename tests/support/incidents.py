@@ -2,9 +2,9 @@
 
 Three kinds of table, one known row each, every change at its own TXID: a
 rowid table keyed by INTEGER PRIMARY KEY (Artist 50), a rowid table with a
-composite key (PlaylistTrack (5, 3), which gains a column on the way) and a
-WITHOUT ROWID table (stock ('sku-010', 2)); a VACUUM in the middle, after
-many PlaylistTrack rows with low rowids are deleted; unrelated changes in
+composite key (PlaylistTrack (5, 3), rebuilt with a new column and new rowids
+on the way) and a WITHOUT ROWID table (stock ('sku-010', 2)); a VACUUM in the
+middle, after many PlaylistTrack rows with low rowids are deleted; unrelated changes in
 between, some large enough to split b-tree pages. The same replica without
 its level-0 files stands for a history where only compacted files remain.
 """
@@ -18,7 +18,7 @@ from pathlib import Path
 import apsw
 
 from .binaries import litestream_binary
-from .replicas import DB_NAME, ReplicaLocation, replicate_config, replicate_steps
+from .replicas import DB_NAME, ReplicaLocation, replicate_config, replicate_steps, run_restore
 from .workload import Step, prepare_database
 
 LITESTREAM_VERSION = "0.5.17"
@@ -58,7 +58,13 @@ STEPS: tuple[Step, ...] = (
     Step("reinsert artist", _sql("INSERT INTO Artist(ArtistId, Name) VALUES (50, 'Metallica')")),
     Step("reinsert playlist track", _sql("INSERT INTO PlaylistTrack(PlaylistId, TrackId) VALUES (5, 3)")),
     Step("return stock", _sql("INSERT INTO stock VALUES ('sku-010', 2, 99, 'returned')")),
-    Step("add note column", _sql("ALTER TABLE PlaylistTrack ADD COLUMN note TEXT")),
+    Step("rebuild playlist track", _sql(  # a migration adding a column: new rowids for every row
+        "CREATE TABLE PlaylistTrack_new(PlaylistId INTEGER NOT NULL, TrackId INTEGER NOT NULL, note TEXT,"
+        " PRIMARY KEY (PlaylistId, TrackId))",
+        "INSERT INTO PlaylistTrack_new(PlaylistId, TrackId) SELECT PlaylistId, TrackId FROM PlaylistTrack"
+        " ORDER BY TrackId DESC, PlaylistId",
+        "DROP TABLE PlaylistTrack",
+        "ALTER TABLE PlaylistTrack_new RENAME TO PlaylistTrack")),
     Step("note playlist track", _sql("UPDATE PlaylistTrack SET note = 'pinned' WHERE PlaylistId = 5 AND TrackId = 3")),
     Step("double store 1", _sql("UPDATE stock SET qty = qty * 2, note = note || ' (doubled)' WHERE store = 1")),
     Step("grow artists", _sql(
@@ -84,6 +90,14 @@ class IncidentReplica:
 
     def step(self, name: str) -> int:
         return dict(self.step_txids)[name]
+
+    def restore(self, txid: int) -> Path:
+        """The state as the real `litestream restore -txid` rebuilds it (cached per TXID)."""
+        path = self.workdir / f"truth-{txid:016x}.db"
+        if not path.exists():
+            self.workdir.mkdir(parents=True, exist_ok=True)
+            run_restore(self.binary, f"file://{self.url}", path, {}, txid)
+        return path
 
     def without_level0(self) -> IncidentReplica:
         """A copy holding only the compacted files (and snapshots): Litestream's L0 retention expired."""

@@ -1,0 +1,55 @@
+"""`litestream-vfs blame` and `bisect` (cli/blame.py, cli/bisect.py) and SQL's `litestream_blame`."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from support.incidents import IncidentReplica
+
+import litestream_vfs
+from litestream_vfs import cli
+from litestream_vfs.connect import connect
+from litestream_vfs.timeparse import format_txid
+
+
+def test_cli_blame_json_and_table(incident_replica: IncidentReplica, capsys: pytest.CaptureFixture) -> None:
+    url = incident_replica.url
+    assert cli.main(["blame", url, "PlaylistTrack", '{"PlaylistId": 5, "TrackId": 3}', "--format", "json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed == [v.to_json() for v in litestream_vfs.blame(url, "PlaylistTrack", {"PlaylistId": 5, "TrackId": 3})]
+    assert [e["change"] for e in printed] == ["present", "deleted", "inserted", "updated", "updated"]
+    assert all(set(e) == {"txid", "time", "change", "row"} for e in printed)
+    since = format_txid(incident_replica.step("rename artist"))
+    assert cli.main(["blame", url, "Artist", "50", "--from", since]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:3] == ["txid", "time", "(UTC)"] and "present" in lines[2] and since in lines[2]
+
+
+def test_cli_blame_errors_name_the_culprit(incident_replica: IncidentReplica, capsys: pytest.CaptureFixture) -> None:
+    assert cli.main(["blame", incident_replica.url, "Artist", "fifty"]) == 1
+    err = capsys.readouterr().err
+    assert "fifty" in err and "ArtistId" in err and "Traceback" not in err
+
+
+def test_cli_bisect(incident_replica: IncidentReplica, capsys: pytest.CaptureFixture) -> None:
+    url, sql = incident_replica.url, "SELECT Name FROM Artist WHERE ArtistId = 50"
+    assert cli.main(["bisect", url, sql, "--format", "json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed == litestream_vfs.bisect(url, sql).to_json()
+    assert printed["txid"] == format_txid(incident_replica.step("rename artist"))
+    assert printed["before"] == [{"Name": "Metallica"}] and printed["after"] == [{"Name": "Metallica (renamed)"}]
+    assert cli.main(["bisect", url, "SELECT count(*) AS n FROM Genre"]) == 0
+    assert capsys.readouterr().out.startswith("no change")
+    assert cli.main(["bisect", url, sql, "--to", format_txid(incident_replica.step("unrelated tracks"))]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"first change: TXID {printed['txid']}") and "Metallica (renamed)" in out
+
+
+def test_sql_litestream_blame(incident_replica: IncidentReplica) -> None:
+    conn = connect(incident_replica.url)
+    rows = conn.execute("SELECT txid, change, row FROM litestream_blame('stock', ?)",
+                        ('{"sku": "sku-010", "store": 2}',)).fetchall()
+    expected = litestream_vfs.blame(incident_replica.url, "stock", '{"sku": "sku-010", "store": 2}')
+    assert rows == [(format_txid(v.txid), v.change, None if v.row is None else json.dumps(v.row)) for v in expected]
+    assert [c for _, c, _ in rows] == ["inserted", "updated", "deleted", "inserted", "updated"]
