@@ -15,11 +15,9 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-import apsw
-
 from .binaries import litestream_binary
 from .replicas import DB_NAME, ReplicaLocation, replicate_config, replicate_steps, run_restore
-from .workload import Step, prepare_database
+from .workload import Step, _sql, _vacuum, prepare_database
 
 LITESTREAM_VERSION = "0.5.17"
 #: (table, key as users type it, SQL reading the row from a restored file).
@@ -28,18 +26,6 @@ KNOWN_ROWS = (
     ("PlaylistTrack", '{"PlaylistId": 5, "TrackId": 3}', "SELECT * FROM PlaylistTrack WHERE PlaylistId = 5 AND TrackId = 3"),
     ("stock", '{"sku": "sku-010", "store": 2}', "SELECT * FROM stock WHERE sku = 'sku-010' AND store = 2"),
 )
-
-
-def _sql(*statements: str) -> object:
-    def apply(conn: apsw.Connection) -> None:
-        with conn:
-            for statement in statements:
-                conn.execute(statement)
-    return apply
-
-
-def _vacuum(conn: apsw.Connection) -> None:
-    conn.execute("VACUUM")
 
 
 STEPS: tuple[Step, ...] = (
