@@ -48,8 +48,14 @@ class ReplicaLocation:
         """Every object under the replica, key/relative path -> size (LTX or not)."""
         if self.server is None:
             base = Path(self.root)
-            return {str(p.relative_to(base)): p.stat().st_size
-                    for p in sorted(base.rglob("*")) if p.is_file()}
+            found = {}
+            for path in sorted(base.rglob("*")):
+                try:
+                    if path.is_file():
+                        found[str(path.relative_to(base))] = path.stat().st_size
+                except FileNotFoundError:  # Litestream renamed its .tmp file between listing and stat
+                    continue
+            return found
         client = self.server.boto3_client()
         found: dict[str, int] = {}
         for page in client.get_paginator("list_objects_v2").paginate(
