@@ -125,7 +125,9 @@ class Cursor:
     def _run(self, operation: str, start: Any) -> Cursor:
         if not isinstance(operation, str):
             raise ProgrammingError(f"operation must be SQL text, not {type(operation).__name__}")
-        self._described = Described(self._check_open().connection.apsw.cursor())
+        cursor = self._check_open().connection.apsw.cursor()
+        self._release()
+        self._described = Described(cursor)
         self.rowcount, self._fetched = -1, 0
         with translated():
             self._rows = start(self._described.cursor)
@@ -159,6 +161,13 @@ class Cursor:
 
     def close(self) -> None:
         self._closed = True
+        self._release()
+
+    def _release(self) -> None:
+        """Finish the previous statement now, so it no longer holds its read transaction (and state)."""
+        if self._described is not None:
+            self._described.cursor.close(True)
+            self._described = None
         self._rows = iter(())
 
     def __iter__(self) -> Cursor:

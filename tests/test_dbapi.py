@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 
+import apsw
 import pytest
 
 from litestream_vfs import dbapi
@@ -163,3 +164,37 @@ def test_polars_reads_a_dbapi_connection_in_batches(db, file_replica: ReplicaFix
     assert pl.concat(batches).rows() == file_replica.truth(None, sql)
     assert [batch.height for batch in batches[:-1]] == [40] * (len(batches) - 1)
     assert batches[0].schema["payload"] == pl.Binary and empty.columns == ["id", "label"] and empty.height == 0
+
+
+def test_a_half_read_statement_is_finished_by_close_and_by_the_next_execute(db) -> None:
+    """An unfinished SELECT holds its read transaction (and so its state) until the cursor lets go of it."""
+    cursor = db.execute("SELECT ArtistId FROM Artist")
+    cursor.fetchone()
+    assert db.apsw.txn_state("main") == apsw.SQLITE_TXN_READ
+    cursor.close()
+    assert db.apsw.txn_state("main") == apsw.SQLITE_TXN_NONE
+    cursor = db.execute("SELECT ArtistId FROM Artist")
+    cursor.fetchmany(2)
+    cursor.execute("SELECT 1")
+    assert cursor.fetchall() == [(1,)] and db.apsw.txn_state("main") == apsw.SQLITE_TXN_NONE
+    assert cursor.description == (("1", None, None, None, None, None, None),)
+
+
+def test_jupysql_takes_a_dbapi_connection(db, file_replica: ReplicaFixture) -> None:
+    import warnings
+
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance()
+    shell.run_line_magic("load_ext", "sql")
+    shell.run_line_magic("config", "SqlMagic.displaylimit = 0")
+    shell.user_ns["replica_db"] = db
+    sql = "SELECT ArtistId, Name FROM Artist WHERE ArtistId < 4"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        shell.run_line_magic("sql", "replica_db --alias dbapi")
+        rows = shell.run_cell_magic("sql", "dbapi", sql).DataFrame()
+        empty = shell.run_cell_magic("sql", "dbapi", "SELECT ArtistId, Name FROM Artist WHERE 0").DataFrame()
+    shell.run_line_magic("sql", "--close dbapi")
+    assert list(rows.itertuples(index=False, name=None)) == file_replica.truth(None, sql)
+    assert list(empty.columns) == ["ArtistId", "Name"] and empty.empty
