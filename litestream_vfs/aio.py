@@ -6,8 +6,8 @@
 Each call runs on one of a few worker threads owned by this module (named
 `litestream-aio_N`), so the loop keeps serving while pages are fetched. When
 the awaiting task is cancelled, the query is interrupted. `shutdown()`
-(called by `litestream_vfs.close()` and at exit) joins the threads; a later
-call starts new ones.
+(called by `litestream_vfs.close()` and at exit) interrupts running queries
+and joins the threads; a later call starts new ones.
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ T = TypeVar("T")
 WORKERS = 4
 
 _executor: ThreadPoolExecutor | None = None
+#: Connections a worker is running a query on now (one entry per query).
+_running: list[apsw.Connection] = []
 _lock = threading.Lock()
 Params = Sequence[Any] | Mapping[str, Any] | None
 
@@ -43,12 +45,16 @@ def _pool() -> ThreadPoolExecutor:
 
 
 def shutdown() -> None:
-    """Wait for running queries, drop queued ones and join the worker threads."""
+    """Drop queued queries, interrupt running ones and join the worker threads."""
     global _executor
     with _lock:
         executor, _executor = _executor, None
+        running = list(_running)
     if executor is not None:
-        executor.shutdown(wait=True, cancel_futures=True)
+        executor.shutdown(wait=False, cancel_futures=True)
+        for connection in running:
+            connection.interrupt()
+        executor.shutdown(wait=True)
 
 
 atexit.register(shutdown)
@@ -74,8 +80,18 @@ async def run(work: Callable[[apsw.Connection], T], source: Any, *, time: str | 
     return await _on_worker(work, getattr(source, "apsw", source))
 
 
+def _tracked(work: Callable[[apsw.Connection], T], connection: apsw.Connection) -> T:
+    with _lock:
+        _running.append(connection)
+    try:
+        return work(connection)
+    finally:
+        with _lock:
+            _running.remove(connection)
+
+
 async def _on_worker(work: Callable[[apsw.Connection], T], connection: apsw.Connection) -> T:
-    future = _pool().submit(work, connection)
+    future = _pool().submit(_tracked, work, connection)
     try:
         return await asyncio.shield(asyncio.wrap_future(future))
     except asyncio.CancelledError:

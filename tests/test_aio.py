@@ -6,6 +6,7 @@ import asyncio
 import threading
 import time
 
+import apsw
 import pytest
 
 from litestream_vfs import aio, dbapi
@@ -76,3 +77,18 @@ def test_shutdown_joins_the_workers_and_later_calls_start_new_ones(file_replica:
     assert aio_threads() == []
     assert asyncio.run(aio.query(file_replica.url, "SELECT 2")) == [(2,)]
     aio.shutdown()
+
+
+def test_shutdown_interrupts_a_running_query(file_replica: ReplicaFixture) -> None:
+    async def main() -> float:
+        task = asyncio.ensure_future(aio.query(file_replica.url, ENDLESS))
+        await asyncio.sleep(0.2)
+        started = time.monotonic()
+        aio.shutdown()
+        stopped = time.monotonic() - started
+        with pytest.raises(apsw.InterruptError):
+            await task
+        return stopped
+
+    assert asyncio.run(main()) < 2.0
+    assert aio_threads() == []
