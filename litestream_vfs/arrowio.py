@@ -6,7 +6,7 @@ columns typed by `arrow_types`, and chunks joined into batches of
 Python's cyclic garbage collector never has to walk a whole batch of them
 (with 10,000-row chunks it made reading several times slower). The reader
 fixes its schema from its first batch (pass `schema=` to choose it
-yourself); `arrow()` reconciles every chunk, so a column that is NULL at
+yourself); `arrow()` reconciles all batches, so a column that is NULL at
 first and integer later is int64.
 """
 
@@ -44,11 +44,10 @@ def arrow(source: Source, sql: str, params: Params = None, *, time: str | None =
     import pyarrow as pa
 
     with _described_rows(source, sql, params, time, txid) as (described, rows):
-        batches = list(_typed_batches(described, rows, batch_size))
-    kinds = [reconcile(name, declared, [chunk[index].type for batch in batches for chunk in batch])
-             for index, (name, declared) in enumerate(described.columns)]
-    schema = pa.schema(list(zip(described.names, kinds)))
-    return pa.Table.from_batches([_joined(schema, batch) for batch in batches], schema=schema)
+        batches = [_joined(_schema_of(described, batch), batch) for batch in _typed_batches(described, rows, batch_size)]
+    schema = pa.schema([(name, reconcile(name, declared, [batch.schema.field(index).type for batch in batches]))
+                        for index, (name, declared) in enumerate(described.columns)])
+    return pa.Table.from_batches([_joined(schema, [batch.columns]) for batch in batches], schema=schema)
 
 
 def arrow_batches(source: Source, sql: str, params: Params = None, *, time: str | None = None,
@@ -67,8 +66,7 @@ def arrow_batches(source: Source, sql: str, params: Params = None, *, time: str 
         batches = _typed_batches(described, rows, batch_size)
         first = next(batches, [])
         if schema is None:
-            schema = pa.schema([(name, reconcile(name, declared, [chunk[index].type for chunk in first]))
-                                for index, (name, declared) in enumerate(described.columns)])
+            schema = _schema_of(described, first)
         joined = (_joined(schema, batch, chosen=chosen) for batch in itertools.chain([first] if first else [], batches))
         produced = _closing_after(joined, cleanup.pop_all())
     return pa.RecordBatchReader.from_batches(schema, produced)
@@ -79,13 +77,23 @@ def _closing_after(batches: Iterator["pyarrow.RecordBatch"], cleanup: ExitStack)
         yield from batches
 
 
-def _joined(schema: "pyarrow.Schema", batch: Chunks, *, chosen: bool = False) -> "pyarrow.RecordBatch":
-    """One record batch of `schema` from a batch's typed chunks."""
+def _schema_of(described: Described, batch: Chunks) -> "pyarrow.Schema":
+    """The schema a batch's chunks agree on (declared types for columns they leave NULL)."""
     import pyarrow as pa
 
-    columns = [pa.concat_arrays([widen(field.name, chunk[index], field.type, chosen=chosen) for chunk in batch])
-               for index, field in enumerate(schema)]
-    return pa.RecordBatch.from_arrays(columns, schema=schema)
+    return pa.schema([(name, reconcile(name, declared, [chunk[index].type for chunk in batch]))
+                      for index, (name, declared) in enumerate(described.columns)])
+
+
+def _joined(schema: "pyarrow.Schema", batch: Chunks, *, chosen: bool = False) -> "pyarrow.RecordBatch":
+    """One record batch of `schema` from a batch's typed chunks (a single chunk is not copied)."""
+    import pyarrow as pa
+
+    def column(index: int, field: "pyarrow.Field") -> "pyarrow.Array":
+        arrays = [widen(field.name, chunk[index], field.type, chosen=chosen) for chunk in batch]
+        return arrays[0] if len(arrays) == 1 else pa.concat_arrays(arrays)
+
+    return pa.RecordBatch.from_arrays([column(index, field) for index, field in enumerate(schema)], schema=schema)
 
 
 def _typed_batches(described: Described, rows: Iterator[tuple], batch_size: int) -> Iterator[Chunks]:
