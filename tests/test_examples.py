@@ -26,6 +26,7 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 sys.path.insert(0, str(EXAMPLES))
 
 from attach_diff import TABLES  # noqa: E402 - the examples directory is not a package
+from data_tools import SQL as ROCK_SUMMARY  # noqa: E402
 from quickstart import ROCK_PRICES  # noqa: E402
 from time_travel import SNAPSHOT  # noqa: E402
 
@@ -202,6 +203,18 @@ def test_pandas_analysis(demo):
     assert moved
     table = output.split(f"Customers changed since {since}:\n", 1)[1].splitlines()
     assert sorted(int(line.split()[0]) for line in table[1:]) == sorted(moved)
+
+
+def test_data_tools_read_two_points_in_time(demo):
+    output = run_example("data_tools.py", demo.cache)
+    then, now = demo.txid_at(re.search(r"^now: latest; then: (\S+)$", output, re.MULTILINE).group(1)), demo.latest()
+    (tracks_now, price_now), (tracks_then, price_then) = demo.rows(now, ROCK_SUMMARY)[0], demo.rows(then, ROCK_SUMMARY)[0]
+    assert price_now != price_then
+    for tool in ("pandas", "Polars", "jupysql"):
+        assert f"{tool}: now {tracks_now} rock tracks at {price_now}, then {tracks_then} at {price_then}" in output
+    prices = "SELECT TrackId, UnitPrice FROM Track"
+    repriced = len(dict(demo.rows(now, prices)).items() - dict(demo.rows(then, prices)).items())
+    assert f"DuckDB: {repriced} tracks repriced since then" in output
 
 
 def test_dotenv_config_reads_the_url_loaded_after_import(demo):
