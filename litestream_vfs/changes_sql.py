@@ -19,8 +19,8 @@ import weakref
 from typing import Any, Iterator
 
 import apsw
-import apsw.ext
 
+from .tablefunc import table_function
 from .timeparse import format_time, format_txid
 from .vfs import file_of
 
@@ -43,7 +43,6 @@ def _log(connection_ref: weakref.ReferenceType) -> object:
                        format_txid(change.min_txid), name, pages)
 
     litestream_log.columns = ("txid", "time", "level", "min_txid", "name", "pages")
-    litestream_log.column_access = apsw.ext.VTColumnAccess.By_Index
     return litestream_log
 
 
@@ -56,7 +55,6 @@ def _diff(connection_ref: weakref.ReferenceType) -> object:
             yield (row["change"], to_json(row["key"]), to_json(row["before"]), to_json(row["after"]))
 
     litestream_diff.columns = ("change", "key", "before", "after")
-    litestream_diff.column_access = apsw.ext.VTColumnAccess.By_Index
     return litestream_diff
 
 
@@ -69,13 +67,12 @@ def _blame(connection_ref: weakref.ReferenceType) -> object:
             yield (format_txid(version.txid), format_time(version.time), version.change, to_json(version.row))
 
     litestream_blame.columns = ("txid", "time", "change", "row")
-    litestream_blame.column_access = apsw.ext.VTColumnAccess.By_Index
     return litestream_blame
 
 
 def install_changes(connection: apsw.Connection) -> None:
     """Add `litestream_log`, `litestream_diff` and `litestream_blame` to a connection (from `sql.install`)."""
     ref = weakref.ref(connection)
-    apsw.ext.make_virtual_module(connection, "litestream_blame", _blame(ref), eponymous=True)
-    apsw.ext.make_virtual_module(connection, "litestream_log", _log(ref), eponymous=True)
-    apsw.ext.make_virtual_module(connection, "litestream_diff", _diff(ref), eponymous=True)
+    table_function(connection, "litestream_blame", _blame(ref))
+    table_function(connection, "litestream_log", _log(ref))
+    table_function(connection, "litestream_diff", _diff(ref))

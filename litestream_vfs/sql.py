@@ -26,8 +26,6 @@ from .vfs import file_of
 
 
 def _history(connection_ref: weakref.ReferenceType) -> object:
-    import apsw.ext
-
     def litestream_history(schema: str = "main") -> Iterator[tuple]:
         file = file_of(connection_ref(), schema)
         current = file.state.txid
@@ -36,7 +34,6 @@ def _history(connection_ref: weakref.ReferenceType) -> object:
                    entry.file_size, entry.db_size, int(entry.txid == current))
 
     litestream_history.columns = ("txid", "time", "level", "size", "db_size", "current")
-    litestream_history.column_access = apsw.ext.VTColumnAccess.By_Index
     return litestream_history
 
 
@@ -48,13 +45,10 @@ def _damage(connection_ref: weakref.ReferenceType) -> object:
             yield (str(obj), obj.size, problem.problem)
 
     litestream_damage.columns = ("file", "size", "problem")
-    litestream_damage.column_access = apsw.ext.VTColumnAccess.By_Index
     return litestream_damage
 
 
 def _stats(connection_ref: weakref.ReferenceType) -> object:
-    import apsw.ext
-
     def litestream_stats(schema: str = "main") -> Iterator[tuple]:
         from .process import PROCESS
 
@@ -66,7 +60,6 @@ def _stats(connection_ref: weakref.ReferenceType) -> object:
         yield ("process", "cache_bytes", PROCESS.cache.current_bytes)
 
     litestream_stats.columns = ("scope", "name", "value")
-    litestream_stats.column_access = apsw.ext.VTColumnAccess.By_Index
     return litestream_stats
 
 
@@ -86,18 +79,17 @@ def is_replica(connection: apsw.Connection, schema: str = "main") -> bool:
 def install(connection: apsw.Connection) -> None:
     """Connection hook: add the litestream SQL functions and tables to a new connection.
 
-    apsw.ext and the change machinery load with the first connection, not with the package.
+    The change machinery loads when its tables are first read, not with the package.
     """
-    import apsw.ext
-
     from .changes_sql import install_changes
+    from .tablefunc import table_function
 
     if is_replica(connection):
         connection.execute(f"PRAGMA cache_size = -{DEFAULT_SQLITE_CACHE_KIB}")
     ref = weakref.ref(connection)
-    apsw.ext.make_virtual_module(connection, "litestream_history", _history(ref), eponymous=True)
-    apsw.ext.make_virtual_module(connection, "litestream_stats", _stats(ref), eponymous=True)
-    apsw.ext.make_virtual_module(connection, "litestream_damage", _damage(ref), eponymous=True)
+    table_function(connection, "litestream_history", _history(ref))
+    table_function(connection, "litestream_stats", _stats(ref))
+    table_function(connection, "litestream_damage", _damage(ref))
 
     def litestream_reset_stats(schema: str = "main") -> int:
         from .process import PROCESS

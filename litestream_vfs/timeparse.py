@@ -9,7 +9,6 @@ without it.
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, timedelta, timezone
 
 from .errors import TimeParseError
@@ -23,10 +22,10 @@ _UNIT_SECONDS = {"s": 1, "sec": 1, "secs": 1, "second": 1, "seconds": 1,
 _UNIT_MONTHS = {"month": 1, "months": 1, "mo": 1, "y": 12, "yr": 12, "yrs": 12, "year": 12, "years": 12}
 _UNIT = "|".join(sorted({*_UNIT_SECONDS, *_UNIT_MONTHS}, key=len, reverse=True))
 _AMOUNT = rf"(\d+(?:\.\d+)?\s*|(?:an?|one)\s+)({_UNIT})(?![a-z])"
-_AGO = re.compile(rf"^(?:{_AMOUNT}[\s,]*(?:and\s+)?)+ago$")
-_PAIR = re.compile(_AMOUNT)
-_LAST = re.compile(rf"^last\s+({_UNIT})$")
-_DAY = re.compile(r"^(today|yesterday)(?:\s+(?:at\s+)?(\d{1,2}):(\d{2})(?::(\d{2}))?\s*(am|pm)?)?$")
+#: Patterns as text: `re` compiles (and caches) them at the first relative time, not at import.
+_AGO = rf"^(?:{_AMOUNT}[\s,]*(?:and\s+)?)+ago$"
+_LAST = rf"^last\s+({_UNIT})$"
+_DAY = r"^(today|yesterday)(?:\s+(?:at\s+)?(\d{1,2}):(\d{2})(?::(\d{2}))?\s*(am|pm)?)?$"
 #: Words dateparser's English can read; text with none of them and no digit is not a time.
 _DATE_WORDS = frozenset(
     "ago last next this now today yesterday tomorrow noon midnight morning evening night "
@@ -66,19 +65,21 @@ def parse_time(text: str, now: datetime | None = None) -> datetime:
 
 def _parse_relative(text: str, now: datetime) -> datetime | None:
     """The common forms, without dateparser; None for anything else."""
+    import re
+
     if text == "now":
         return now
-    if _AGO.match(text):
+    if re.match(_AGO, text):
         value = now
-        for amount, unit in _PAIR.findall(text):
+        for amount, unit in re.findall(_AMOUNT, text):
             value = _back(value, amount, unit)
             if value is None:
                 return None
         return value
-    last = _LAST.match(text)
+    last = re.match(_LAST, text)
     if last:
         return _back(now, "1", last.group(1))
-    day = _DAY.match(text)
+    day = re.match(_DAY, text)
     if day:
         when = now if day.group(1) == "today" else now - timedelta(days=1)
         try:
@@ -116,6 +117,8 @@ def _on_day(day: datetime, hour: str | None, minute: str | None, second: str | N
 
 def _parse_natural(text: str, now: datetime) -> datetime:
     """Other free text: dateparser (English first), loaded only if the text could be a time at all."""
+    import re
+
     words = re.findall(r"[a-z]+", text.lower())
     if not any(c.isdigit() for c in text) and text.isascii() and not _DATE_WORDS.intersection(words):
         raise TimeParseError(f"cannot understand the time {text!r}: it is neither RFC 3339 "
