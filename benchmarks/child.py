@@ -51,7 +51,7 @@ class Engine:
         elif kind == "ours":
             import litestream_vfs  # noqa: F401 - registers the VFS
 
-    def open(self, time_text: str | None, hydrate: bool = False) -> apsw.Connection:
+    def open(self, time_text: str | None, hydrate: bool = False, verify: str | None = None) -> apsw.Connection:
         flags = apsw.SQLITE_OPEN_READONLY | apsw.SQLITE_OPEN_URI
         if hydrate and (self.kind != "ours" or not self.hydrate):
             raise ValueError(f"hydration needs engine 'ours' and a hydrate path, not {self.kind!r}")
@@ -61,7 +61,7 @@ class Engine:
             if hydrate:
                 uri = f"{replica_uri(self.target, time=time_text)}&hydrate={quote(self.hydrate, safe='')}"
                 return apsw.Connection(uri, flags=flags)
-            return connect(self.target, time=time_text)
+            return connect(self.target, time=time_text, params={"verify": verify} if verify else None)
         if self.kind == "go":
             return apsw.Connection("file:db.sqlite?vfs=litestream", flags=flags)
         return apsw.Connection(self.target, flags=apsw.SQLITE_OPEN_READONLY)
@@ -116,7 +116,7 @@ def run_step(engine: Engine, conns: dict[int, apsw.Connection], step: dict) -> d
     op, conn_id = step["op"], step.get("conn", 0)
     result: dict[str, Any] = {}
     if op == "open":
-        conns[conn_id] = engine.open(step.get("time"), step.get("hydrate", False))
+        conns[conn_id] = engine.open(step.get("time"), step.get("hydrate", False), step.get("verify"))
     elif op == "query":
         timings, rows = [], []
         for _ in range(step.get("repeat", 1)):
@@ -127,6 +127,11 @@ def run_step(engine: Engine, conns: dict[int, apsw.Connection], step: dict) -> d
                       sample=[[_jsonable(v) for v in row] for row in rows[:_SAMPLE_ROWS]])
     elif op == "wait_hydrated":
         result.update(wait_hydrated(conns[conn_id], step["timeout"]))
+    elif op == "wait_verified":
+        from litestream_vfs.process import PROCESS
+
+        if not PROCESS.verifier.wait_idle(step.get("timeout", 600)):
+            raise TimeoutError("background verification still running")
     elif op == "sleep":
         time.sleep(step["seconds"])
     elif op == "close":

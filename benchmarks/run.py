@@ -108,6 +108,8 @@ class Bench:
                  datasets: dict[str, Dataset], go_cap: float | None = None) -> None:
         self.server, self.proxy, self.workdir, self.datasets = server, proxy, workdir, datasets
         self.go_cap = go_cap
+        #: Comparing verify= modes: our runs end with a phase that waits for background verification.
+        self.wait_verified = False
         self._runs = 0
 
     def run(self, scenario: Scenario, engine: str) -> dict:
@@ -118,7 +120,13 @@ class Bench:
             timeout = min(scenario.go_timeout, self.go_cap or scenario.go_timeout)
         url = s3_url(self.server, self.proxy, dataset.key_prefix)
         env = child_env(self.server.credentials_env())
-        if engine == "ours":
+        if engine == "ours" or engine in VERIFY_ENGINES:
+            # ours = verify=auto (the default); ours_full / ours_ranges: the other modes. The
+            # last phase waits for background verification, so its requests are counted too.
+            mode = VERIFY_ENGINES.get(engine)
+            steps = [{**step, "verify": mode} if step["op"] == "open" and mode else step for step in steps]
+            if self.wait_verified:
+                steps.append({"op": "wait_verified", "phase": "verified", "conn": 0})
             return self._processes("ours", url, steps, env, timeout)
         if engine == "go":
             env.update(LITESTREAM_REPLICA_URL=url, LITESTREAM_LOG_LEVEL="INFO")
@@ -190,6 +198,10 @@ class Bench:
         queried = self._child("local", str(out), steps, env, timeout)
         out.unlink()
         return {"phases": [restore, *queried["phases"]], "error": queried["error"]}
+
+
+#: Engines that are our VFS with another `verify=` mode (run only when named with --engine).
+VERIFY_ENGINES = {"ours_full": "full", "ours_ranges": "ranges"}
 
 
 def split_processes(steps: Sequence[dict]) -> list[tuple[str, list[dict]]]:
@@ -267,10 +279,12 @@ def main(argv: Sequence[str] | None = None) -> Path:
             proxy = stack.enter_context(Proxy(server.endpoint_url))
             bench = Bench(server, proxy, workdir, datasets,
                           args.go_cap or (QUICK_GO_CAP if args.quick else None))
+            bench.wait_verified = any(e in VERIFY_ENGINES for e in args.engine or ())
             for latency in latencies:
                 proxy.latency = latency / 1000
                 for scenario in scenarios:
-                    for engine in scenario.engines:
+                    extra = [e for e in args.engine or () if e in VERIFY_ENGINES and "ours" in scenario.engines]
+                    for engine in (*scenario.engines, *extra):
                         if args.engine and engine not in args.engine:
                             continue
                         result = bench.run(scenario, engine)

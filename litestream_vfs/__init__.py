@@ -84,7 +84,8 @@ sys.modules[__name__].__class__ = _Package
 
 def register(replicas: Mapping[str, str] | None = None, *, cache_size: int | None = None,
              poll_interval: float | None = None, cache_dir: str | None = None,
-             disk_cache_size: int | None = None, hydrate_dir: str | None = None) -> str:
+             disk_cache_size: int | None = None, hydrate_dir: str | None = None,
+             verify: str | None = None) -> str:
     """Configure the process-wide VFS and return its name.
 
     replicas: file name (as given to apsw.Connection, or its base name) -> replica URL.
@@ -95,11 +96,14 @@ def register(replicas: Mapping[str, str] | None = None, *, cache_size: int | Non
     disk_cache_size: bytes the persistent cache may use before evicting its oldest frames.
     hydrate_dir: keep a local SQLite copy of every replica opened in this directory, built in
         the background (see litestream_vfs.hydrate; "" turns it off; `hydrate=PATH|off` overrides).
+    verify: "auto" (default), "full" or "ranges": when a file's checksum is verified relative to
+        serving its pages (see litestream_vfs.verify); a connection's `verify=` URI parameter overrides it.
     """
     from .process import PROCESS
 
     PROCESS.configure(replicas=replicas, cache_bytes=cache_size, poll_seconds=poll_interval,
-                      cache_dir=cache_dir, disk_bytes=disk_cache_size, hydrate_dir=hydrate_dir)
+                      cache_dir=cache_dir, disk_bytes=disk_cache_size, hydrate_dir=hydrate_dir,
+                      verify=verify)
     ensure_registered()
     return VFS_NAME
 

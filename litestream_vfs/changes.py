@@ -88,9 +88,8 @@ class OwnerMaps:
         changed = sorted(change.tail.index)
         if previous.commit != state.commit or any(not before.get(p, _Owner(FREE, False)).leaf for p in changed):
             return False
-        pages = self.replica.fetcher.pages(
-            {p: PageLocation(change.obj, e.offset, e.size) for p, e in change.tail.index.items()},
-            (self.replica.counters,))
+        pages = self.replica.serve(
+            {p: PageLocation(change.obj, e.offset, e.size) for p, e in change.tail.index.items()})
         if 1 in pages:
             cookie = slice(btree.SCHEMA_COOKIE, btree.SCHEMA_COOKIE + 4)
             if pages[1][cookie] != self.replica.read_pages(previous, [1]).get(1, b"")[cookie]:

@@ -2,7 +2,9 @@
 
 LTX files never change, so what we fetched once is valid forever: the page
 index of each file (its header and tail bytes) and the compressed frames we
-read, keyed by replica URL + level + file name (+ frame offset). Nothing is
+read, keyed by replica URL + level + file name (+ frame offset), and which
+files matched their file checksum (keyed by name, size and checksum, see
+verify.py). Nothing is
 ever invalidated; the oldest entries are evicted when the cache grows past
 its size. It is a SQLite database in WAL mode, so several processes (a
 notebook and a dashboard, say) share it safely.
@@ -20,6 +22,7 @@ DEFAULT_DISK_BYTES = 1024 * 1024 * 1024
 FILE_NAME = "litestream-vfs-cache.sqlite"
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(file TEXT PRIMARY KEY, head BLOB NOT NULL, tail BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS verified(file TEXT PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS frames(file TEXT NOT NULL, offset INTEGER NOT NULL, data BLOB NOT NULL,
                                   UNIQUE(file, offset));
 """
@@ -57,6 +60,14 @@ class DiskCache:
         with self._db() as db:
             db.execute("INSERT OR IGNORE INTO meta VALUES (?, ?, ?)", (file, head, tail))
         self._grew(len(head) + len(tail))
+
+    def is_verified(self, file: str) -> bool:
+        """Whether a file (key naming its size and checksum) once matched its file checksum."""
+        return self._db().execute("SELECT 1 FROM verified WHERE file = ?", (file,)).fetchone() is not None
+
+    def put_verified(self, file: str) -> None:
+        with self._db() as db:
+            db.execute("INSERT OR IGNORE INTO verified VALUES (?)", (file,))
 
     def get_frames_between(self, file: str, start: int, end: int) -> list[tuple[int, bytes]]:
         """Every cached frame of `file` starting in [start, end), in file order."""

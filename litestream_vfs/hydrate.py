@@ -594,9 +594,9 @@ class Hydrator:
                 raise
 
     def _file_pages(self, obj: LtxObject, mine: Mapping[int, PageLocation]) -> Iterable[tuple[int, bytes]]:
-        """A small file's pages from the shared cache when all are there (they were verified
-        when the whole file was decoded to read its index), else the verified whole file."""
-        if obj.size <= WHOLE_FILE_LIMIT:
+        """A small verified file's pages from the shared cache when all are there, else the
+        verified whole file."""
+        if obj.size <= WHOLE_FILE_LIMIT and self.replica.verifier.is_verified(self.replica.metas([obj])[0]):
             cached = {pgno: self.replica.cache.get(cache_key(self.replica.storage, loc)) for pgno, loc in mine.items()}
             if all(page is not None for page in cached.values()):
                 return cached.items()  # type: ignore[return-value]

@@ -7,6 +7,7 @@ most one LIST per interval per replica.
 
 from __future__ import annotations
 
+import atexit
 import os
 import threading
 import time
@@ -20,6 +21,7 @@ from .pages import PageCache
 from .replica import Replica
 from .storage import open_storage
 from .storage.base import Counters
+from .verify import DEFAULT_MODE, BackgroundVerifier, parse_mode
 
 DEFAULT_CACHE_BYTES = 256 * 1024 * 1024
 DEFAULT_POLL_SECONDS = 1.0
@@ -39,6 +41,8 @@ class Settings:
     disk_bytes: int = DEFAULT_DISK_BYTES
     #: Directory for hydrated local copies of every replica opened (None: only `?hydrate=PATH`).
     hydrate_dir: str | None = None
+    #: `verify=` for connections that do not set it (verify.py).
+    verify: str = DEFAULT_MODE
 
 
 class Poller:
@@ -88,11 +92,19 @@ class Process:
         self._lock = threading.Lock()
         self._replicas: dict[str, tuple[Replica, Poller]] = {}
         self._disks: dict[str, DiskCache] = {}
+        #: Verifies large files after use under verify=auto (one thread for the process).
+        self.verifier = BackgroundVerifier()
+        atexit.register(self.verifier.stop)
 
     def configure(self, replicas: Mapping[str, str] | None = None, cache_bytes: int | None = None,
                   poll_seconds: float | None = None, cache_dir: str | None = None,
-                  disk_bytes: int | None = None, hydrate_dir: str | None = None) -> None:
+                  disk_bytes: int | None = None, hydrate_dir: str | None = None,
+                  verify: str | None = None) -> None:
         changes: dict[str, object] = {}
+        if verify is not None:
+            changes["verify"] = parse_mode(verify)
+            for replica in self.replicas():
+                replica.verify_mode = changes["verify"]
         if hydrate_dir is not None:
             changes["hydrate_dir"] = hydrate_dir or None
         if cache_dir is not None:
@@ -123,6 +135,8 @@ class Process:
             if found is None:
                 replica = Replica(open_storage(url, db_name), self.cache, self.pool)
                 replica.source_url = url + db_name if url.endswith("/") and db_name else url
+                replica.verify_mode = self.settings.verify
+                replica.verifier.background = self.verifier
                 found = (replica, Poller(replica, self.settings.poll_seconds))
                 self._replicas[key] = found
             return found

@@ -25,10 +25,13 @@ from .pages import FileMeta, PageCache, PageFetcher, PageLocation, ReadAhead, ca
 from .plan import Chains, build_chains
 from .storage.base import LEVELS, Counters, LtxObject, Storage
 from .timeparse import format_time, format_txid
+from .verify import DEFAULT_MODE, Verifier
 
 #: Files up to this size are fetched whole: one request gives header, index,
-#: every page, and lets us verify the file checksum.
-WHOLE_FILE_LIMIT = 256 * 1024
+#: every page, and lets us verify the file checksum before any page is served
+#: (verify.py). 1 MiB: at 20 ms per request a whole 1 MiB file arrives about as
+#: fast as its header, tail and one page range (benchmarks/REPORT.md, issue 15).
+WHOLE_FILE_LIMIT = 1024 * 1024
 #: The counters (a connection's, the process's) that a request is charged to.
 Charge = Sequence[Counters]
 #: A large file's header is read together with the frames that follow it, up to this size.
@@ -112,6 +115,9 @@ class Replica:
         #: Files found damaged: the chains leave them out (see damage.py).
         self.damage = Damage()
         self._damage_found = 0
+        self.verifier = Verifier(self)
+        #: `verify=` for reads that do not name a mode (a connection names its own).
+        self.verify_mode = DEFAULT_MODE
         self.disk: DiskCache | None = None
         #: Everything done for this replica in this process, background polls included.
         self.counters = Counters()
@@ -209,11 +215,19 @@ class Replica:
         """Leave `obj` out of every plan from now on (until the listing shows it changed)."""
         if not self.damage.mark(obj, error):
             return
+        self.counters.add(files_poisoned=1)
         with self._lock:
             self._damage_found += 1
             if self._chains is not None:
                 self._chains = build_chains(self.damage.intact(self._files))
-        self._drop([obj])
+            # its metadata stays (pages being fetched still need it); `metas` refuses it
+            self._headers_only.pop(obj, None)
+        self.forget([obj])
+
+    @property
+    def damage_count(self) -> int:
+        """How many files were found damaged so far (grows; a cheap change check)."""
+        return self._damage_found
 
     def _around_damage(self, work: Callable[[], T]) -> T:
         """Run `work`; each time it finds a file damaged, run it again on chains that avoid it.
@@ -239,22 +253,33 @@ class Replica:
 
     # -- file metadata ---------------------------------------------------
     def metas(self, objs: Sequence[LtxObject], charge: Charge = ()) -> list[FileMeta]:
-        """Header + page index of each file, fetched concurrently for the ones not cached."""
+        """Header + page index of each file, fetched concurrently for the ones not cached.
+
+        A file found damaged raises its error here, so no page of it is served again.
+        """
         with self._lock:
             todo = [o for o in dict.fromkeys(objs) if o not in self._meta]
-        self._run_jobs([(self._load_meta, o) for o in todo], charge)
+        self.run_jobs([(self._load_meta, o) for o in todo], charge)
+        if self._damage_found:
+            self._refuse_damaged(objs)
         with self._lock:
             return [self._meta[o] for o in objs]
+
+    def _refuse_damaged(self, objs: Iterable[LtxObject]) -> None:
+        for obj in objs:
+            problem = self.damage.problem(obj)
+            if problem is not None:
+                raise LTXError(problem.name, problem.problem)
 
     def headers(self, objs: Sequence[LtxObject], charge: Charge = ()) -> list[ltx.Header]:
         """Headers only: small files are still fetched whole (same one request, more value)."""
         with self._lock:
             todo = [o for o in dict.fromkeys(objs) if o not in self._meta and o not in self._headers_only]
-        self._run_jobs([(self._load_header, o) for o in todo], charge)
+        self.run_jobs([(self._load_header, o) for o in todo], charge)
         with self._lock:
             return [self._meta[o].header if o in self._meta else self._headers_only[o] for o in objs]
 
-    def _run_jobs(self, jobs: list[tuple[Callable[[LtxObject, Charge], None], LtxObject]], charge: Charge) -> None:
+    def run_jobs(self, jobs: list[tuple[Callable[[LtxObject, Charge], None], LtxObject]], charge: Charge) -> None:
         """Run per-file work concurrently: one round trip however many files."""
         if len(jobs) == 1:
             work, obj = jobs[0]
@@ -289,9 +314,7 @@ class Replica:
 
     def _checked(self, obj: LtxObject, read: Callable[[LtxObject, Charge], None], charge: Charge) -> None:
         """Read from a file unless it is known damaged; a structure or checksum error marks it so."""
-        problem = self.damage.problem(obj)
-        if problem is not None:
-            raise LTXError(problem.name, problem.problem)
+        self._refuse_damaged([obj])
         try:
             read(obj, charge)
         except LTXError as exc:
@@ -311,21 +334,12 @@ class Replica:
         """Header + index of one file: from the disk cache, one whole GET, or header + tail ranges."""
         name = str(obj)
         stored = self.disk.get_meta(self.file_key(obj)) if self.disk else None
+        if stored is None and obj.size <= WHOLE_FILE_LIMIT:
+            self._read_whole(obj, charge)
+            return
         if stored is not None:
             header = ltx.Header.parse(stored[0], name)
             tail = ltx.parse_tail(stored[1], obj.size, name)
-        elif obj.size <= WHOLE_FILE_LIMIT:
-            data = self._get(obj, 0, None, charge)
-            decoded = ltx.decode_file(data, name)
-            header, tail = decoded.header, decoded.tail
-            self.check_header(obj, header)
-            for pgno, entry in tail.index.items():
-                loc = PageLocation(obj, entry.offset, entry.size)
-                self.cache.put(cache_key(self.storage, loc), decoded.pages[pgno])
-            if self.disk:
-                self.disk.put_frames(self.file_key(obj), ((e.offset, data[e.offset:e.offset + e.size])
-                                                          for e in tail.index.values()))
-                self.disk.put_meta(self.file_key(obj), data[:ltx.HEADER_SIZE], data[tail.index_offset:])
         else:
             # The header comes with the first frames (page 1 and the schema pages
             # usually): same round trip, and the first read needs no other.
@@ -344,6 +358,30 @@ class Replica:
         check_snapshot_index(obj, header, tail)
         with self._lock:
             self._meta[obj] = FileMeta(obj, header, tail)
+
+    def read_whole(self, obj: LtxObject, charge: Charge = ()) -> None:
+        """Fetch one file whole and verify it (see `_read_whole`); a failure marks it damaged."""
+        self._checked(obj, self._read_whole, charge)
+
+    def _read_whole(self, obj: LtxObject, charge: Charge) -> None:
+        """One GET: header, index and every page (all cached), the file checksum verified."""
+        name = str(obj)
+        data = self._get(obj, 0, None, charge)
+        decoded = ltx.decode_file(data, name)
+        header, tail = decoded.header, decoded.tail
+        self.check_header(obj, header)
+        check_snapshot_index(obj, header, tail)
+        for pgno, entry in tail.index.items():
+            loc = PageLocation(obj, entry.offset, entry.size)
+            self.cache.put(cache_key(self.storage, loc), decoded.pages[pgno])
+        if self.disk:
+            self.disk.put_frames(self.file_key(obj), ((e.offset, data[e.offset:e.offset + e.size])
+                                                      for e in tail.index.values()))
+            self.disk.put_meta(self.file_key(obj), data[:ltx.HEADER_SIZE], data[tail.index_offset:])
+        meta = FileMeta(obj, header, tail)
+        with self._lock:
+            self._meta[obj] = meta
+        self.verifier.record(meta, charge)
 
     def _read_tail(self, obj: LtxObject, charge: Charge) -> tuple[ltx.Tail, bytes]:
         """The page index (and the bytes it was parsed from, from the index on)."""
@@ -391,7 +429,7 @@ class Replica:
         with self._lock:
             dating_todo = [] if finest in plan or finest in self._meta or finest in self._headers_only else [finest]
             meta_todo = [o for o in plan if o not in self._meta]
-        self._run_jobs([(self._load_meta, o) for o in meta_todo] + [(self._load_header, o) for o in dating_todo],
+        self.run_jobs([(self._load_meta, o) for o in meta_todo] + [(self._load_header, o) for o in dating_todo],
                        charge)
         last = self.metas(plan[-1:], charge)[0].header
         dating = self.headers([finest], charge)[0]
@@ -497,12 +535,14 @@ class Replica:
         self.fetcher.forget(gone)
 
     def read_pages(self, state: State, pgnos: Iterable[int], charge: Charge = (),
-                   readahead: ReadAhead | None = None) -> dict[int, bytes]:
+                   readahead: ReadAhead | None = None, verify: str | None = None) -> dict[int, bytes]:
         """Decoded pages of `state`; a pgno missing from the result was never written (zeros).
 
-        If a planned file vanished (compaction or retention removed it), list
-        again, once; if one turns out damaged, leave it out. Either way the same
-        TXID is rebuilt from the files that remain, or OutOfHistory names why not.
+        `verify` (default: the replica's `verify_mode`) says which files must
+        be verified before their pages are served (verify.py). If a planned
+        file vanished (compaction or retention removed it), list again, once;
+        if one turns out damaged, leave it out. Either way the same TXID is
+        rebuilt from the files that remain, or OutOfHistory names why not.
         """
         pgnos = list(pgnos)
         with self._lock:
@@ -510,7 +550,7 @@ class Replica:
         relisted = False
         for _ in range(len(self._files) + 2):  # each round drops at least one planned file
             try:
-                return self._read_planned(state, pgnos, charge, readahead)
+                return self._read_planned(state, pgnos, charge, readahead, verify or self.verify_mode)
             except ObjectNotFound:
                 if relisted:
                     raise
@@ -530,7 +570,19 @@ class Replica:
                            f"{self.damage_note(state.txid)}")
 
     def _read_planned(self, state: State, pgnos: list[int], charge: Charge,
-                      readahead: ReadAhead | None) -> dict[int, bytes]:
+                      readahead: ReadAhead | None, verify: str) -> dict[int, bytes]:
         page_map = self.page_map(state, charge)
         wanted = {p: page_map[p] for p in pgnos if p in page_map}
-        return self.fetcher.pages(wanted, (*charge, self.counters), readahead)
+        return self.serve(wanted, charge, readahead, verify)
+
+    def serve(self, wanted: dict[int, PageLocation], charge: Charge = (), readahead: ReadAhead | None = None,
+              verify: str | None = None) -> dict[int, bytes]:
+        """The pages at these locations, once their files passed what `verify` asks (verify.py)."""
+        metas = self.metas(list(dict.fromkeys(loc.obj for loc in wanted.values())), charge)
+        unverified = self.verifier.gate(metas, verify or self.verify_mode, charge)
+        pages = self.fetcher.pages(wanted, (*charge, self.counters), readahead)
+        if unverified:
+            served = sum(len(pages[p]) for p, loc in wanted.items() if loc.obj in unverified and p in pages)
+            for counters in (*charge, self.counters):
+                counters.add(bytes_served_unverified=served)
+        return pages

@@ -14,6 +14,7 @@ from typing import Callable, Iterator
 from . import ltx
 from .errors import LitestreamVFSError, LTXError
 from .ltx.stream import StreamingDecoder
+from .pages import FileMeta
 from .replica import Charge, Replica, State
 from .storage.base import LtxObject
 
@@ -74,41 +75,50 @@ def _write_state(replica: Replica, state: State, fd: int, progress: Progress | N
     os.ftruncate(fd, state.db_size)
 
 
-def verified_pages(replica: Replica, obj: LtxObject, charge: Charge) -> Iterator[tuple[int, bytes]]:
+def verified_pages(replica: Replica, obj: LtxObject, charge: Charge,
+                   in_flight: int = CHUNKS_IN_FLIGHT) -> Iterator[tuple[int, bytes]]:
     """(pgno, page) of one file in file order; raises at the end if the file checksum fails.
 
     Pages of a large file are yielded before its checksum is known, which is
     why `restore` writes to a temporary file and renames only on success. A
     file that fails is marked damaged, so plans leave it out from then on.
+    `in_flight` ranges of a large file are fetched at once on the replica's
+    pool; 0 reads them one by one on the calling thread.
     """
     try:
-        yield from _file_pages(replica, obj, charge)
+        yield from _file_pages(replica, obj, charge, in_flight)
     except LTXError as exc:
         replica.mark_damaged(obj, exc)
         raise
 
 
-def _file_pages(replica: Replica, obj: LtxObject, charge: Charge) -> Iterator[tuple[int, bytes]]:
+def _file_pages(replica: Replica, obj: LtxObject, charge: Charge, in_flight: int) -> Iterator[tuple[int, bytes]]:
     if obj.size <= CHUNK_BYTES:
         decoded = ltx.decode_file(replica.read_object(obj, charge), str(obj))
         replica.check_header(obj, decoded.header)
         yield from decoded.pages.items()
+        replica.verifier.record(FileMeta(obj, decoded.header, decoded.tail), charge)
         return
     meta = replica.metas([obj], charge)[0]
     head = replica.read_range(obj, 0, ltx.HEADER_SIZE, charge)
     decoder = StreamingDecoder(head, meta.tail, obj.size, str(obj))
     replica.check_header(obj, decoder.header)
     ranges = list(_frame_ranges(meta.tail, decoder.frames_end))
-    futures: list = [replica.pool.submit(replica.read_range, obj, start, end - start, charge)
-               for start, end in ranges[:CHUNKS_IN_FLIGHT]]
-    for i, (start, _) in enumerate(ranges):
-        data = futures[i].result()
-        futures[i] = None  # release the bytes as soon as they are decoded
-        if i + CHUNKS_IN_FLIGHT < len(ranges):
-            nxt = ranges[i + CHUNKS_IN_FLIGHT]
-            futures.append(replica.pool.submit(replica.read_range, obj, nxt[0], nxt[1] - nxt[0], charge))
-        yield from decoder.feed(start, data)
+    if not in_flight:
+        for start, end in ranges:
+            yield from decoder.feed(start, replica.read_range(obj, start, end - start, charge))
+    else:
+        futures: list = [replica.pool.submit(replica.read_range, obj, start, end - start, charge)
+                         for start, end in ranges[:in_flight]]
+        for i, (start, _) in enumerate(ranges):
+            data = futures[i].result()
+            futures[i] = None  # release the bytes as soon as they are decoded
+            if i + in_flight < len(ranges):
+                nxt = ranges[i + in_flight]
+                futures.append(replica.pool.submit(replica.read_range, obj, nxt[0], nxt[1] - nxt[0], charge))
+            yield from decoder.feed(start, data)
     decoder.finish(replica.read_range(obj, decoder.frames_end, obj.size - decoder.frames_end, charge))
+    replica.verifier.record(meta, charge)
 
 
 def _frame_ranges(tail: ltx.Tail, frames_end: int) -> Iterator[tuple[int, int]]:

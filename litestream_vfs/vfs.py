@@ -34,6 +34,8 @@ class ReplicaFile:
 
     #: Set by `LitestreamVFS.xOpen` when the connection asked for a local copy (hydrate.py).
     hydrator: Hydrator | None = None
+    #: `verify=` of this connection (verify.py; None: the process default); set by `LitestreamVFS.xOpen`.
+    verify: str | None = None
 
     def __init__(self, label: str, replica: Replica, poller: Poller, target: int | None) -> None:
         self.label = label
@@ -55,6 +57,10 @@ class ReplicaFile:
         self._resolved_from: object = None
         #: Page 1 as served for one state: SQLite re-reads its header at every transaction.
         self._page1: tuple[State, bytes] | None = None
+        #: Damaged files the replica knew of at the last check, and how often pages SQLite may
+        #: have cached from a damaged file were dropped (part of the version SQLite sees).
+        self._damage_seen = -1
+        self._generation = 0
 
     # -- state selection -------------------------------------------------
     @property
@@ -111,13 +117,27 @@ class ReplicaFile:
     def xLock(self, level: int) -> None:
         with self._lock:
             if self._lock_level == apsw.SQLITE_LOCK_NONE and level >= apsw.SQLITE_LOCK_SHARED:
+                before = self._current
                 if self._target is None:
                     chains = self.replica.listed  # no lock, no request: the poller keeps it fresh
                     if chains is None or chains is not self._resolved_from:  # it changed: look again
                         self._current = self._resolve()
                         self._resolved_from = chains
+                self._leave_damaged(before)
                 self._pinned = self._current
             self._lock_level = level
+
+    def _leave_damaged(self, before: State) -> None:
+        """If a file of the last state's plan was found damaged since, re-plan (an error naming
+        it if nothing else rebuilds the state) and make SQLite drop the pages it cached."""
+        found = self.replica.damage_count
+        if found == self._damage_seen:
+            return
+        self._damage_seen = found
+        if any(self.replica.damage.problem(obj) is not None for obj in before.plan):
+            if self._current is before:
+                self._current = self._resolve()
+            self._generation += 1
 
     def xUnlock(self, level: int) -> None:
         with self._lock:
@@ -144,11 +164,11 @@ class ReplicaFile:
         blob = self.hydrator.pages(state, first, min(last, state.commit)) if self.hydrator else None
         if blob is None:
             wanted = [p for p in range(first, min(last, state.commit) + 1) if p != lock_page]
-            pages = self.replica.read_pages(state, wanted, self.charge, self.readahead)
+            pages = self.replica.read_pages(state, wanted, self.charge, self.readahead, self.verify)
             zero = bytes(size)
             blob = b"".join(pages.get(p, zero) for p in range(first, min(last, state.commit) + 1))
         if first == 1 and blob:
-            blob = patch_page1(blob, state)
+            blob = patch_page1(blob, state, self._generation)
             if last == 1:
                 self._page1 = (state, blob)
         start = offset - (first - 1) * size
@@ -237,17 +257,18 @@ PRAGMAS = {
 }
 
 
-def patch_page1(blob: bytes, state: State) -> bytes:
+def patch_page1(blob: bytes, state: State, generation: int = 0) -> bytes:
     """Make page 1 describe a rollback-journal database whose version is this state.
 
     Bytes 18/19 = 1 so SQLite never looks for a WAL; the change counter (24) and
-    version-valid-for (92) come from the TXID so SQLite drops its page cache
-    whenever the state changes; 28 holds the state's page count.
+    version-valid-for (92) come from the TXID (and `generation`, bumped when pages
+    served earlier came from a file since found damaged) so SQLite drops its page
+    cache whenever they change; 28 holds the state's page count.
     """
     head = bytearray(blob[:_PAGE1_PATCH_END])
     if len(head) < _PAGE1_PATCH_END:
         return blob
-    version = state.txid & 0xFFFFFFFF
+    version = (state.txid ^ (generation << 24)) & 0xFFFFFFFF
     head[18] = head[19] = 1
     struct.pack_into(">II", head, 24, version, state.commit)
     struct.pack_into(">I", head, 92, version)
@@ -267,7 +288,9 @@ class LitestreamVFS(apsw.VFS):
         filename = name.filename() if isinstance(name, apsw.URIFilename) else str(name)
         param = (lambda key: name.uri_parameter(key)) if isinstance(name, apsw.URIFilename) else (lambda key: None)
         from .process import PROCESS  # the first open loads the machinery
+        from .verify import parse_mode
 
+        verify = parse_mode(param("verify")) if param("verify") else None
         url = PROCESS.replica_url_for(filename, param("replica"))
         if not url:
             raise ReplicaError(f"no replica for {filename!r}: add ?replica=URL to the file name, "
@@ -284,6 +307,7 @@ class LitestreamVFS(apsw.VFS):
         elif time_text and not is_latest(time_text):
             target = replica.state_at(parse_time(time_text)).txid
         file = ReplicaFile(filename, replica, poller, target)
+        file.verify = verify
         if param("hydrate") or PROCESS.settings.hydrate_dir:
             from .hydrate import hydration_path, hydrator_for
 

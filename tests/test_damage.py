@@ -20,6 +20,7 @@ from typing import Callable
 import apsw
 import pytest
 
+from litestream_vfs import replica as replica_module
 from litestream_vfs.cli import main as cli_main
 from litestream_vfs.connect import connect, open_replica
 from litestream_vfs.damage import Damage, identity
@@ -27,6 +28,7 @@ from litestream_vfs.errors import LitestreamVFSError, LTXError
 from litestream_vfs.restore import restore
 from litestream_vfs.storage.base import LtxObject
 from litestream_vfs.timeparse import format_time, format_txid
+from support.corrupt import flip_page_body
 from support.replicas import ReplicaFixture, run_restore
 from support.truth import ground_truth, table_contents
 
@@ -249,9 +251,11 @@ def test_damage_is_remembered_by_identity():
     assert damage.problem(cut) is None
 
 
-def test_restore_routes_around_a_file_whose_checksum_fails(file_replica, tmp_path):
+def test_restore_routes_around_a_file_whose_checksum_fails(file_replica, tmp_path, monkeypatch):
     """A page body flipped in the snapshot (it still decodes: only the file checksum
-    sees it): restore finds it, leaves the snapshot out and rebuilds from level 0."""
+    sees it), which planning read by ranges: restore finds it, leaves the snapshot out
+    and rebuilds from level 0."""
+    monkeypatch.setattr(replica_module, "WHOLE_FILE_LIMIT", 0)
     case = make_damaged(file_replica, tmp_path, Scenario(uncompacted, snapshot, lambda path: None))
     flip_page_body(case.path)
     replica = open_replica(str(case.root))
@@ -262,20 +266,3 @@ def test_restore_routes_around_a_file_whose_checksum_fails(file_replica, tmp_pat
     assert ground_truth(out) == ground_truth(file_replica.restore(latest.txid))
     assert replica.damage.problem(case.obj) is not None
     assert case.obj not in replica.latest().plan
-
-
-def flip_page_body(path: Path) -> None:
-    """Flip one byte inside a page body so that the page still decodes, but differently."""
-    from litestream_vfs import ltx
-    from test_integrity import body_flips
-
-    data = bytearray(path.read_bytes())
-    decoded = ltx.decode_file(bytes(data), path.name)
-    for pgno, entry in decoded.tail.index.items():
-        frame = bytes(data[entry.offset:entry.offset + entry.size])
-        _, decodes = body_flips(frame, pgno, decoded.header.page_size)
-        if decodes is not None:
-            data[entry.offset + decodes] ^= 0x01
-            path.write_bytes(bytes(data))
-            return
-    raise AssertionError(f"no page of {path.name} decodes after a flip")

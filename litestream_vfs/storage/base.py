@@ -56,10 +56,16 @@ class Counters:
     cache_misses: int = 0
     disk_hits: int = 0
     pages_decoded: int = 0
+    #: verify=: whole files checked against their checksum, files that failed, pages served unchecked.
+    bytes_verified: int = 0
+    files_verified: int = 0
+    files_poisoned: int = 0
+    bytes_served_unverified: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     NAMES = ("lists", "gets", "bytes_fetched", "network_seconds",
-             "cache_hits", "cache_misses", "disk_hits", "pages_decoded")
+             "cache_hits", "cache_misses", "disk_hits", "pages_decoded",
+             "bytes_verified", "files_verified", "files_poisoned", "bytes_served_unverified")
 
     def add(self, **amounts: float) -> None:
         with self._lock:

@@ -1,0 +1,199 @@
+"""`verify=auto|full|ranges` with real Litestream files (LZ4 frames from 0.5.15, blocks from 0.5.17).
+
+One byte of a page body is altered so that the page still decodes, to other
+bytes (support/corrupt.py): only the whole-file checksum can see it. Each
+replica view holds the altered file as the only route to its state, so a read
+that does not fail would serve the altered page. No test here accepts rows
+from an altered file: a read either fails naming the file, or (under `auto`,
+above the whole-fetch limit) its result is ignored until the background pass
+has poisoned the file.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import apsw
+import pytest
+
+from litestream_vfs import replica as replica_module, restore as restore_module
+from litestream_vfs.cli import main as cli_main
+from litestream_vfs.connect import connect, open_replica
+from litestream_vfs.errors import LitestreamVFSError, ReplicaError
+from litestream_vfs.pages import PageCache
+from litestream_vfs.plan import build_chains
+from litestream_vfs.process import PROCESS
+from litestream_vfs.replica import Replica
+from litestream_vfs.storage import open_storage
+from litestream_vfs.storage.base import LtxObject
+from litestream_vfs.verify import parse_mode
+from litestream_vfs.vfs import file_of
+from support.corrupt import flip_page_body
+from support.replicas import ReplicaFixture
+from support.truth import ground_truth, table_contents
+
+CLEAN_ERRORS = (apsw.Error, LitestreamVFSError)
+VERSIONS = ("0.5.15", "0.5.17")
+KINDS = ("L0", "L1", "snapshot")
+
+
+@pytest.fixture(scope="module", params=VERSIONS, ids=[f"v{v}" for v in VERSIONS])
+def source(request, replica_factory) -> ReplicaFixture:
+    return replica_factory.get(request.param, "file")
+
+
+def pick(files: list[LtxObject], kind: str) -> LtxObject:
+    """A file of that kind below the whole-fetch limit (L0/L1: not a snapshot, not tiny)."""
+    limit = replica_module.WHOLE_FILE_LIMIT
+    if kind == "snapshot":
+        return next(o for o in files if o.level == 9)
+    level = int(kind[1])
+    return next(o for o in files if o.level == level and o.min_txid > 1 and 50_000 < o.size < limit)
+
+
+def sole_route_view(source: ReplicaFixture, dest: Path, target: LtxObject) -> Path:
+    """`target` plus the cheapest chain of files up to the state before it: nothing else
+    rebuilds state `target.max_txid`, so its pages must come from `target`."""
+    files = source.ltx_files()
+    before = build_chains(o for o in files if o.max_txid < target.min_txid)
+    keep = [target, *(before.plan(target.min_txid - 1) if target.min_txid > 1 else ())]
+    for obj in keep:
+        path = dest / "ltx" / str(obj.level) / obj.name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(Path(source.url) / "ltx" / str(obj.level) / obj.name, path)
+    return dest
+
+
+def corrupt_view(source: ReplicaFixture, tmp_path: Path, kind: str) -> tuple[Path, LtxObject]:
+    target = pick(source.ltx_files(), kind)
+    root = sole_route_view(source, tmp_path / "replica", target)
+    flip_page_body(root / "ltx" / str(target.level) / target.name)
+    return root, target
+
+
+def read_everything(db: apsw.Connection) -> None:
+    """Every page of the state through the VFS, then every table (results are not looked at)."""
+    file = file_of(db)
+    for pgno in range(1, file.state.commit + 1):
+        file.xRead(file.state.page_size, (pgno - 1) * file.state.page_size)
+    table_contents(db)
+
+
+def stats(db: apsw.Connection, scope: str = "connection") -> dict[str, float]:
+    return {name: value for s, name, value in db.execute("SELECT * FROM litestream_stats") if s == scope}
+
+
+def serving_files(db: apsw.Connection) -> set[LtxObject]:
+    """The files that hold at least one page of the connection's state (the newest copy)."""
+    file = file_of(db)
+    return {loc.obj for loc in file.replica.page_map(file.state).values()}
+
+
+@pytest.fixture
+def stream_in_chunks(monkeypatch):
+    """Large-file verification streams 64 KiB ranges (not one GET up to 8 MiB), as for big files."""
+    monkeypatch.setattr(restore_module, "CHUNK_BYTES", 64 * 1024)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_auto_never_serves_a_corrupt_file_up_to_the_limit(source, tmp_path, kind):
+    root, target = corrupt_view(source, tmp_path, kind)
+    assert target.size <= replica_module.WHOLE_FILE_LIMIT
+    with pytest.raises(CLEAN_ERRORS, match=target.name):
+        db = connect(str(root), txid=f"{target.max_txid:016x}")
+        read_everything(db)
+    assert open_replica(str(root)).counters.files_poisoned == 1
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_auto_poisons_a_corrupt_file_above_the_limit_in_the_background(source, tmp_path, monkeypatch,
+                                                                       stream_in_chunks, kind):
+    root, target = corrupt_view(source, tmp_path, kind)
+    monkeypatch.setattr(replica_module, "WHOLE_FILE_LIMIT", target.size - 1)  # just above it
+    db = None
+    try:  # pages served by ranges before the background pass ends are not looked at
+        db = connect(str(root), txid=f"{target.max_txid:016x}")
+        read_everything(db)
+    except CLEAN_ERRORS:
+        pass  # the pass may already have poisoned it, or the altered page did not parse
+    assert PROCESS.verifier.wait_idle(30)
+    replica = open_replica(str(root))
+    assert replica.damage.problem(target) is not None
+    assert replica.counters.files_poisoned == 1
+    if db is not None:
+        with pytest.raises(CLEAN_ERRORS, match=target.name):  # the same connection, next transaction
+            db.execute("SELECT count(*) FROM sqlite_master").fetchall()
+    with pytest.raises(CLEAN_ERRORS, match=target.name):  # a new one
+        read_everything(connect(str(root), txid=f"{target.max_txid:016x}"))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_full_never_serves_any_corrupt_file(source, tmp_path, monkeypatch, stream_in_chunks, kind):
+    root, target = corrupt_view(source, tmp_path, kind)
+    monkeypatch.setattr(replica_module, "WHOLE_FILE_LIMIT", 0)  # every file read by ranges
+    with pytest.raises(CLEAN_ERRORS, match=target.name):
+        db = connect(str(root), txid=f"{target.max_txid:016x}", params={"verify": "full"})
+        read_everything(db)
+    counters = open_replica(str(root)).counters
+    assert counters.files_poisoned == 1 and counters.bytes_served_unverified == 0
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_validate_names_every_corrupt_file(source, tmp_path, capsys, kind):
+    root, target = corrupt_view(source, tmp_path, kind)
+    assert cli_main(["validate", str(root)]) == 1
+    out = capsys.readouterr().out
+    assert f"FAIL {target}" in out and "checksum" in out
+
+
+def test_full_verifies_every_file_once_and_remembers_it_in_cache_dir(file_replica, tmp_path, monkeypatch,
+                                                                     stream_in_chunks):
+    monkeypatch.setattr(replica_module, "WHOLE_FILE_LIMIT", 64 * 1024)
+    root = tmp_path / "replica"
+    shutil.copytree(file_replica.url, root)
+    cache_dir = tmp_path / "cache"
+    db = connect(str(root), params={"verify": "full", "cache_dir": str(cache_dir)})
+    txid = int(db.execute("PRAGMA litestream_txid").fetchone()[0], 16)
+    assert table_contents(db) == ground_truth(file_replica.restore(txid))
+    first = stats(db)
+    served = serving_files(db)
+    replica = file_of(db).replica
+    assert all(replica.verifier.is_verified(meta) for meta in replica.metas(sorted(served)))
+    assert first["bytes_served_unverified"] == 0 and first["files_verified"] >= len(served)
+    assert first["bytes_verified"] >= sum(o.size for o in served)
+
+    # another process: a fresh replica object on the same cache directory verifies nothing again
+    fresh = Replica(open_storage(str(root)), PageCache(1 << 20), PROCESS.pool)
+    fresh.attach_disk(PROCESS.disk_cache(str(cache_dir)))
+    state = fresh.latest()
+    fresh.read_pages(state, range(1, state.commit + 1), verify="full")
+    assert fresh.counters.files_verified == 0 and fresh.counters.bytes_served_unverified == 0
+
+
+def test_auto_verifies_large_files_after_use_and_ranges_does_not(file_replica, tmp_path, monkeypatch):
+    monkeypatch.setattr(replica_module, "WHOLE_FILE_LIMIT", 64 * 1024)
+    for mode, verified_later in (("ranges", False), ("auto", True)):
+        root = tmp_path / mode
+        shutil.copytree(file_replica.url, root)
+        db = connect(str(root), params={"verify": mode})
+        txid = int(db.execute("PRAGMA litestream_txid").fetchone()[0], 16)
+        assert table_contents(db) == ground_truth(file_replica.restore(txid))
+        large = [o for o in serving_files(db) if o.size > 64 * 1024]
+        assert large and stats(db)["bytes_served_unverified"] > 0
+        assert PROCESS.verifier.wait_idle(30)
+        replica = open_replica(str(root))
+        verified = [replica.verifier.is_verified(m) for m in replica.metas(large)]
+        assert verified == [verified_later] * len(large), mode
+        assert replica.counters.files_poisoned == 0
+
+
+def test_verify_mode_is_per_connection_and_checked(file_replica):
+    assert parse_mode("FULL") == "full"
+    with pytest.raises(ReplicaError, match="'sometimes'"):
+        parse_mode("sometimes")
+    with pytest.raises(CLEAN_ERRORS, match="sometimes"):
+        connect(file_replica.url, params={"verify": "sometimes"})
+    full = connect(file_replica.url, params={"verify": "full"})
+    default = connect(file_replica.url)
+    assert (file_of(full).verify, file_of(default).verify) == ("full", None)
