@@ -142,17 +142,6 @@ def markdown(measured: dict) -> str:
     return "\n".join(lines)
 
 
-def replace_section(report: Path, text: str) -> None:
-    """Put `text` in place of this script's section of the report (or at its end)."""
-    current = report.read_text() if report.exists() else ""
-    start = current.find(SECTION)
-    if start < 0:
-        report.write_text(current.rstrip("\n") + "\n\n" + text)
-        return
-    following = current.find("\n## ", start + len(SECTION))
-    report.write_text(current[:start] + text + (current[following + 1:] if following >= 0 else ""))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--megabytes", type=int, default=100)
@@ -169,7 +158,9 @@ def main() -> None:
     measured = measure(args.megabytes, args.batch_size, tuple(args.methods.split(",")), args.repeat)
     print(json.dumps(measured) if args.json else markdown(measured))
     if args.report:
-        replace_section(HERE / "REPORT.md", markdown(measured))
+        from report import replace_section
+
+        replace_section(HERE / "REPORT.md", SECTION, markdown(measured))
 
 
 if __name__ == "__main__":

@@ -499,6 +499,18 @@ def report_text(results_path: Path) -> str:
     return render(results, source)
 
 
+def replace_section(report: Path, heading: str, text: str) -> None:
+    """Put `text` in place of the report's section titled `heading` (up to the next `## `
+    heading), or append it: how the one-issue benchmark scripts keep their own section."""
+    current = report.read_text() if report.exists() else ""
+    start = current.find(heading)
+    if start < 0:
+        report.write_text(current.rstrip("\n") + "\n\n" + text)
+        return
+    following = current.find("\n## ", start + len(heading))
+    report.write_text(current[:start] + text + (current[following + 1:] if following >= 0 else ""))
+
+
 def write_report(results_path: Path, report_path: Path) -> None:
     report_path.write_text(report_text(results_path))
 
