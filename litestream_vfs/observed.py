@@ -19,7 +19,7 @@ import apsw
 
 from .connect import connect
 from .errors import ReplicaError
-from .replica import Charge, Replica, State
+from .replica import Replica, State
 from .timeparse import format_txid
 from .vfs import file_of
 
@@ -31,10 +31,10 @@ class _NotingReplica:
         self._replica = replica
         self.pages: set[int] = set()
 
-    def read_pages(self, state: State, pgnos: Iterable[int], charge: Charge = (), readahead: Any = None) -> dict:
+    def read_pages(self, state: State, pgnos: Iterable[int], *args: Any, **kwargs: Any) -> dict:
         pgnos = list(pgnos)
         self.pages.update(pgnos)
-        return self._replica.read_pages(state, pgnos, charge, readahead)
+        return self._replica.read_pages(state, pgnos, *args, **kwargs)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._replica, name)
