@@ -124,14 +124,17 @@ def open_and_query(url: str, env: dict[str, str], proxy: Proxy) -> dict:
             "network_ms": _covered(records) * 1000, "rows": out["rows"], "heavy_modules": heavy}
 
 
-def cli_wall(url: str, env: dict[str, str], extra: tuple[str, ...], runs: int) -> list[float]:
+def cli_wall(url: str, env: dict[str, str], extra: tuple[str, ...], runs: int, proxy: Proxy) -> dict:
+    """Wall clock of whole CLI processes, and the requests (and round trips) of the last one."""
     code = "import sys\nfrom litestream_vfs.cli import main\nsys.exit(main())"
     samples = []
     for _ in range(runs):
+        proxy.reset()
         began = time.perf_counter()
         python(code, "query", url, POINT_QUERY, *extra, env=env)
         samples.append((time.perf_counter() - began) * 1000)
-    return samples
+    records = proxy.records()
+    return {"ms": samples, "requests": len(records), "round_trips": count_waves(records)}
 
 
 def measure(latency_ms: float, runs: int) -> dict:
@@ -146,8 +149,8 @@ def measure(latency_ms: float, runs: int) -> dict:
         with Proxy(server.endpoint_url, latency=latency_ms / 1000) as proxy:
             url = s3_url(server, proxy, chinook.key_prefix)
             opens = [open_and_query(url, env, proxy) for _ in range(runs)]
-            cli = {"latest": cli_wall(url, env, (), runs),
-                   f"--time '{RELATIVE_TIME}'": cli_wall(url, env, ("--time", RELATIVE_TIME), runs)}
+            cli = {"latest": cli_wall(url, env, (), runs, proxy),
+                   f"--time '{RELATIVE_TIME}'": cli_wall(url, env, ("--time", RELATIVE_TIME), runs, proxy)}
     return {"latency_ms": latency_ms, "runs": runs, "references": references, "import_tree": tree,
             "open_and_query": opens, "cli": cli}
 
@@ -166,8 +169,9 @@ def report(result: dict) -> str:
     steps = {"import_ms": "one process: `import litestream_vfs`", "open_ms": "… then `connect(URL)`",
              "query_ms": f"… then `{POINT_QUERY}`", "wall_ms": "… the whole process, wall clock"}
     lines += [f"| {label} | {_ms([o[key] for o in opens])} |" for key, label in steps.items()]
-    for name, samples in result["cli"].items():
-        lines.append(f"| CLI process `litestream-vfs query URL SQL` {name} | {_ms(samples)} |")
+    for name, run in result["cli"].items():
+        lines.append(f"| CLI process `litestream-vfs query URL SQL` {name} ({run['requests']} requests, "
+                     f"{run['round_trips']} round trips) | {_ms(run['ms'])} |")
     open_query = [o["open_ms"] + o["query_ms"] for o in opens]
     network = [o["network_ms"] for o in opens]
     lines += ["", f"Open + first query: {statistics.median(open_query):,.0f} ms for "

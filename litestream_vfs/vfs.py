@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # the machinery loads at the first open, not when the VFS is 
     from .storage.base import Counters
 
 VFS_NAME = "litestream"
+_NONE, _SHARED = apsw.SQLITE_LOCK_NONE, apsw.SQLITE_LOCK_SHARED
 #: File-control op code that hands the open `ReplicaFile` to Python code (see `file_of`).
 FCNTL_GET_FILE = 0x7A11
 _PAGE1_PATCH_END = 100
@@ -41,8 +42,11 @@ class ReplicaFile:
         self.label = label
         self.replica = replica
         self.poller = poller
+        from .ltx import lock_page  # the machinery loads at the first open, not with the VFS
         from .pages import ReadAhead
         from .storage.base import Counters
+
+        self._lock_page_of = lock_page
 
         self.counters = Counters()
         self.readahead = ReadAhead()
@@ -115,8 +119,8 @@ class ReplicaFile:
 
     # -- SQLite file methods ---------------------------------------------
     def xLock(self, level: int) -> None:
-        with self._lock:
-            if self._lock_level == apsw.SQLITE_LOCK_NONE and level >= apsw.SQLITE_LOCK_SHARED:
+        if level >= _SHARED and self._lock_level == _NONE:  # a read transaction begins
+            with self._lock:
                 before = self._current
                 if self._target is None:
                     chains = self.replica.listed  # no lock, no request: the poller keeps it fresh
@@ -125,7 +129,7 @@ class ReplicaFile:
                         self._resolved_from = chains
                 self._leave_damaged(before)
                 self._pinned = self._current
-            self._lock_level = level
+        self._lock_level = level
 
     def _leave_damaged(self, before: State) -> None:
         """If a file of the last state's plan was found damaged since, re-plan (an error naming
@@ -140,27 +144,24 @@ class ReplicaFile:
             self._generation += 1
 
     def xUnlock(self, level: int) -> None:
-        with self._lock:
-            self._lock_level = level
-            if level == apsw.SQLITE_LOCK_NONE:
-                self._pinned = None
+        self._lock_level = level
+        if level == _NONE:
+            self._pinned = None
 
     def xCheckReservedLock(self) -> bool:
         return False
 
     def xFileSize(self) -> int:
-        return self.state.db_size
+        return (self._pinned or self._current).db_size
 
     def xRead(self, amount: int, offset: int) -> bytes:
-        state = self.state
-        size = state.page_size
+        state = self._pinned or self._current
         cached = self._page1
-        if cached is not None and cached[0] is state and offset + amount <= size:
-            return cached[1][offset:offset + amount]
-        from .ltx import lock_page as lock_page_of  # loaded at open: a dict lookup here
-
+        if cached is not None and cached[0] is state and offset + amount <= len(cached[1]):
+            return cached[1][offset:offset + amount]  # the change counter, read at every transaction
+        size = state.page_size
         first, last = offset // size + 1, (offset + amount - 1) // size + 1
-        lock_page = lock_page_of(size)
+        lock_page = self._lock_page_of(size)
         blob = self.hydrator.pages(state, first, min(last, state.commit)) if self.hydrator else None
         if blob is None:
             wanted = [p for p in range(first, min(last, state.commit) + 1) if p != lock_page]
