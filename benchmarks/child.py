@@ -116,6 +116,10 @@ def run_step(engine: Engine, conns: dict[int, apsw.Connection], step: dict) -> d
     op, conn_id = step["op"], step.get("conn", 0)
     result: dict[str, Any] = {}
     if op == "open":
+        if "whole_file_limit" in step:  # a benchmark variant: the limit of an earlier release
+            from litestream_vfs import replica
+
+            replica.WHOLE_FILE_LIMIT = step["whole_file_limit"]
         conns[conn_id] = engine.open(step.get("time"), step.get("hydrate", False), step.get("verify"))
     elif op == "query":
         timings, rows = [], []

@@ -121,10 +121,10 @@ class Bench:
         url = s3_url(self.server, self.proxy, dataset.key_prefix)
         env = child_env(self.server.credentials_env())
         if engine == "ours" or engine in VERIFY_ENGINES:
-            # ours = verify=auto (the default); ours_full / ours_ranges: the other modes. The
+            # ours = verify=auto (the default); VERIFY_ENGINES: the other modes. The
             # last phase waits for background verification, so its requests are counted too.
-            mode = VERIFY_ENGINES.get(engine)
-            steps = [{**step, "verify": mode} if step["op"] == "open" and mode else step for step in steps]
+            variant = VERIFY_ENGINES.get(engine, {})
+            steps = [{**step, **variant} if step["op"] == "open" else step for step in steps]
             if self.wait_verified:
                 steps.append({"op": "wait_verified", "phase": "verified", "conn": 0})
             return self._processes("ours", url, steps, env, timeout)
@@ -200,8 +200,10 @@ class Bench:
         return {"phases": [restore, *queried["phases"]], "error": queried["error"]}
 
 
-#: Engines that are our VFS with another `verify=` mode (run only when named with --engine).
-VERIFY_ENGINES = {"ours_full": "full", "ours_ranges": "ranges"}
+#: Engines that are our VFS with another `verify=` mode (run only when named with --engine);
+#: ours_before: verify=ranges with the whole-fetch limit before issue 15 (256 KiB).
+VERIFY_ENGINES = {"ours_full": {"verify": "full"}, "ours_ranges": {"verify": "ranges"},
+                  "ours_before": {"verify": "ranges", "whole_file_limit": 256 * 1024}}
 
 
 def split_processes(steps: Sequence[dict]) -> list[tuple[str, list[dict]]]:
