@@ -137,11 +137,12 @@ class ReplicaFile:
         found = self.replica.damage_count
         if found == self._damage_seen:
             return
-        self._damage_seen = found
         if any(self.replica.damage.problem(obj) is not None for obj in before.plan):
+            self._generation += 1  # first: if re-planning fails, SQLite still never reuses those pages
+            self._page1 = None
             if self._current is before:
-                self._current = self._resolve()
-            self._generation += 1
+                self._current = self._resolve()  # raises every transaction while nothing rebuilds it
+        self._damage_seen = found
 
     def xUnlock(self, level: int) -> None:
         self._lock_level = level
