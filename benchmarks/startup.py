@@ -16,7 +16,10 @@ the real `litestream replicate`, it measures:
 - the whole CLI process, `litestream-vfs query URL SQL`, wall clock, latest
   and with a relative `--time` (seconds ago: the replica is fresh).
 
-Prints a Markdown section for benchmarks/REPORT.md; --json keeps the numbers.
+Also warm queries against local APSW in one process. Writes
+benchmarks/results/startup-<time>.json and replaces the "Issue 19: Cold start"
+section of benchmarks/REPORT.md (measured tables, then startup_notes.md);
+--before compares with an earlier results file.
 """
 
 from __future__ import annotations
@@ -36,11 +39,15 @@ REPO = HERE.parent
 sys.path[:0] = [str(HERE), str(REPO / "tests")]
 
 from datasets import ship_chinook  # noqa: E402
+from report import replace_section  # noqa: E402
 from run import _covered, s3_url  # noqa: E402
 from support.proxy import Proxy, count_waves  # noqa: E402
 from support.replicas import child_env  # noqa: E402
 from support.seaweed import running_seaweedfs  # noqa: E402
 
+SECTION = "## Issue 19: Cold start"
+#: Written by hand, kept under the measured tables: what was done and why (see REPORT.md).
+NOTES_FILE = HERE / "startup_notes.md"
 POINT_QUERY = "SELECT Name FROM Track WHERE TrackId = 1"
 #: Same form as "5 minutes ago", but the replica was shipped seconds before the run.
 RELATIVE_TIME = "3 seconds ago"
@@ -66,6 +73,32 @@ rows = conn.execute(sys.argv[2]).fetchall()
 marks["queried"] = time.monotonic()
 print(json.dumps({"marks": marks, "rows": rows, "modules": sorted(sys.modules)}))
 """
+
+
+_WARM = """
+import json, sys, time
+import apsw, litestream_vfs
+
+def best_us(conn, sql, repeat):
+    conn.execute(sql).fetchall()
+    best = float("inf")
+    for _ in range(7):
+        began = time.perf_counter()
+        for _ in range(repeat):
+            conn.execute(sql).fetchall()
+        best = min(best, (time.perf_counter() - began) / repeat)
+    return best * 1e6
+
+ours = litestream_vfs.connect(sys.argv[1])
+local = apsw.Connection(sys.argv[2], flags=apsw.SQLITE_OPEN_READONLY)
+out = {"point": [best_us(c, sys.argv[3], 5000) for c in (ours, local)]}
+for conn in (ours, local):  # a scan that does not fit SQLite's own cache: every page comes from the VFS
+    conn.execute("PRAGMA cache_size = 5")
+out["scan"] = [best_us(c, sys.argv[4], 50) for c in (ours, local)]
+print(json.dumps(out))
+"""
+#: Reads every page of two tables; with a 5-page SQLite cache, each page again through the VFS.
+SCAN_QUERY = "SELECT sum(length(BillingAddress)) FROM Invoice JOIN InvoiceLine USING (InvoiceId)"
 
 
 def python(code: str, *args: str, env: dict[str, str], flags: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
@@ -151,50 +184,108 @@ def measure(latency_ms: float, runs: int) -> dict:
             opens = [open_and_query(url, env, proxy) for _ in range(runs)]
             cli = {"latest": cli_wall(url, env, (), runs, proxy),
                    f"--time '{RELATIVE_TIME}'": cli_wall(url, env, ("--time", RELATIVE_TIME), runs, proxy)}
+            warm = json.loads(python(_WARM, url, str(chinook.local_path), POINT_QUERY, SCAN_QUERY,
+                                     env=env).stdout)
     return {"latency_ms": latency_ms, "runs": runs, "references": references, "import_tree": tree,
-            "open_and_query": opens, "cli": cli}
+            "open_and_query": opens, "cli": cli, "warm": warm, "commit": _commit()}
+
+
+def _commit() -> str:
+    done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True,
+                          check=False)
+    return done.stdout.strip()
+
+
+def _median(samples: list[float]) -> float:
+    return statistics.median(samples)
+
+
+def _cli(result: dict, name: str) -> list[float]:
+    run = result["cli"][name]
+    return run["ms"] if isinstance(run, dict) else run  # early runs kept only the times
+
+
+def summary(result: dict) -> dict[str, float]:
+    """The numbers the targets are about, medians of one run."""
+    opens = result["open_and_query"]
+    names = list(result["cli"])
+    facts = {
+        "import litestream_vfs (ms)": _median(result["references"]["import litestream_vfs"]),
+        "interpreter alone (ms)": _median(result["references"]["interpreter (python -c pass)"]),
+        "in one process: import (ms)": _median([o["import_ms"] for o in opens]),
+        "in one process: connect() + first point query (ms)": _median([o["open_ms"] + o["query_ms"] for o in opens]),
+        "… of which on the network (ms)": _median([o["network_ms"] for o in opens]),
+        "… round trips / requests": f"{opens[0]['round_trips']} / {opens[0]['requests']}",
+        "CLI `query` process, latest (ms)": _median(_cli(result, names[0])),
+        f"CLI `query` process, `--time '{RELATIVE_TIME}'` (ms)": _median(_cli(result, names[1])),
+    }
+    facts["open + query ÷ network"] = (facts["in one process: connect() + first point query (ms)"]
+                                      / facts["… of which on the network (ms)"])
+    facts["relative --time adds (ms)"] = (facts[f"CLI `query` process, `--time '{RELATIVE_TIME}'` (ms)"]
+                                          - facts["CLI `query` process, latest (ms)"])
+    if "warm" in result:
+        for kind in ("point", "scan"):
+            ours, local = result["warm"][kind]
+            facts[f"warm {kind}: ours ÷ local APSW"] = ours / local
+    return facts
+
+
+def _cell(value: float | str | None) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, str):
+        return value
+    return f"{value:,.2f}" if abs(value) < 10 else f"{value:,.0f}"
+
+
+def report(after: dict, before: dict | None = None) -> str:
+    """The "Issue 19: Cold start" section: targets, before/after, the import tree."""
+    now, then = summary(after), summary(before) if before else {}
+    lines = [f"Measured by `python benchmarks/startup.py --latency-ms {after['latency_ms']:g} --runs {after['runs']}` "
+             f"(commit `{after.get('commit', '?')}`" + (f"; before: `{before.get('commit', '?')}`" if before else "")
+             + f"): every sample a fresh interpreter, medians of {after['runs']}, "
+             f"{after['latency_ms']:g} ms added to each request, Chinook shipped to SeaweedFS by "
+             "`litestream replicate`; the machine was shared with other jobs, so compare within a column.",
+             "", "| measure | before | after |", "|---|---|---|"]
+    lines += [f"| {name} | {_cell(then.get(name))} | {_cell(value)} |" for name, value in now.items()]
+    lines += ["", "Reference costs in the same run (ms, median (min)):", "", "| step | before | after |", "|---|---|---|"]
+    for name, samples in after["references"].items():
+        old = (before or {}).get("references", {}).get(name)
+        lines.append(f"| {name} | {_ms(old) if old else '–'} | {_ms(samples)} |")
+    lines += ["", "Heaviest imports under `import litestream_vfs` (`-X importtime`, one run, ms):", "",
+              "| module | self | cumulative |", "|---|---|---|"]
+    lines += [f"| `{name}` | {own:.1f} | {total:.1f} |" for name, own, total in after["import_tree"][:10]]
+    if before:
+        lines += ["", "Before, the same tree:", "", "| module | self | cumulative |", "|---|---|---|"]
+        lines += [f"| `{name}` | {own:.1f} | {total:.1f} |" for name, own, total in before["import_tree"][:10]]
+    return "\n".join(lines)
 
 
 def _ms(samples: list[float]) -> str:
-    return f"{statistics.median(samples):,.0f} (min {min(samples):,.0f})"
-
-
-def report(result: dict) -> str:
-    lines = [f"Fresh interpreter per sample, {result['runs']} samples, median (min) in ms; "
-             f"{result['latency_ms']:g} ms added to each request.", "",
-             "| step | ms |", "|---|---|"]
-    lines += [f"| {name} | {_ms(samples)} |" for name, samples in result["references"].items()]
-    opens = result["open_and_query"]
-    best = min(opens, key=lambda o: o["open_ms"] + o["query_ms"])
-    steps = {"import_ms": "one process: `import litestream_vfs`", "open_ms": "… then `connect(URL)`",
-             "query_ms": f"… then `{POINT_QUERY}`", "wall_ms": "… the whole process, wall clock"}
-    lines += [f"| {label} | {_ms([o[key] for o in opens])} |" for key, label in steps.items()]
-    for name, run in result["cli"].items():
-        lines.append(f"| CLI process `litestream-vfs query URL SQL` {name} ({run['requests']} requests, "
-                     f"{run['round_trips']} round trips) | {_ms(run['ms'])} |")
-    open_query = [o["open_ms"] + o["query_ms"] for o in opens]
-    network = [o["network_ms"] for o in opens]
-    lines += ["", f"Open + first query: {statistics.median(open_query):,.0f} ms for "
-              f"{best['round_trips']} round trips / {best['requests']} requests, "
-              f"{statistics.median(network):,.0f} ms on the network = "
-              f"{statistics.median(open_query) / statistics.median(network):.1f}× the network time. "
-              f"Heavy modules loaded by then: {', '.join(best['heavy_modules']) or 'none'}.",
-              "", "Slowest imports under `import litestream_vfs` (`-X importtime`, one run):", "",
-              "| module | self ms | cumulative ms |", "|---|---|---|"]
-    lines += [f"| `{name}` | {own:.1f} | {total:.1f} |" for name, own, total in result["import_tree"]]
-    return "\n".join(lines)
+    return f"{statistics.median(samples):,.0f} ({min(samples):,.0f})"
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--latency-ms", type=float, default=20.0)
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--json", type=Path, help="also write the raw numbers here")
+    parser.add_argument("--before", type=Path, help="results JSON of an earlier run to compare with")
+    parser.add_argument("--results-dir", type=Path, default=HERE / "results")
+    parser.add_argument("--report", type=Path, default=HERE / "REPORT.md",
+                        help=f"report whose '{SECTION}' section to replace ('-': print it)")
     args = parser.parse_args(argv)
     result = measure(args.latency_ms, args.runs)
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=1))
-    print(report(result))
+    args.results_dir.mkdir(parents=True, exist_ok=True)
+    path = args.results_dir / f"startup-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.json"
+    path.write_text(json.dumps(result, indent=1))
+    before = json.loads(args.before.read_text()) if args.before else None
+    text = report(result, before)
+    if str(args.report) == "-":
+        print(text)
+    else:
+        notes = NOTES_FILE.read_text() if NOTES_FILE.is_file() else ""
+        replace_section(args.report, SECTION, f"{SECTION}\n\n{text}\n\n{notes}".rstrip("\n") + "\n")
+    print(f"results: {path}", flush=True)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import json
 import weakref
 from typing import Any, Iterator
 
@@ -27,6 +26,8 @@ from .vfs import file_of
 
 def to_json(value: dict[str, Any] | None) -> str | None:
     """A row as JSON text, BLOBs as hex (the same form the CLI prints)."""
+    import json  # not at every process's first connection: only when changes are shown
+
     if value is None:
         return None
     return json.dumps({k: v.hex() if isinstance(v, bytes) else v for k, v in value.items()})

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from litestream_vfs.storage.http import Timeouts, Transport
+from litestream_vfs.storage.http import IncompleteBody, Timeouts, Transport
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -21,11 +21,22 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
         type(self).connections.add(id(self.connection))
         time.sleep(self.hold)
-        body = self.path.encode()
+        body = self.path.encode() + b" " + self.headers.get("X-Echo", "").encode()
         self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
+        if self.path == "/chunked":
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for part in (body[:3], body[3:]):
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
+            self.wfile.write(b"0\r\n\r\n")
+            return
+        self.send_header("Content-Length", str(len(body) + (100 if self.path == "/short" else 0)))
+        if self.path == "/close":
+            self.send_header("Connection", "close")
         self.end_headers()
         self.wfile.write(body)
+        if self.path == "/short":
+            self.close_connection = True
 
     def log_message(self, *args: object) -> None:
         pass
@@ -50,8 +61,8 @@ def server() -> Iterator[tuple[str, type[_Handler], http.server.ThreadingHTTPSer
 def test_one_connection_serves_a_thread_s_requests(server):
     endpoint, handler, _ = server
     transport = Transport(Timeouts())
-    answers = [transport.request("GET", endpoint, f"/object/{i}", {}) for i in range(5)]
-    assert [a.body for a in answers] == [f"/object/{i}".encode() for i in range(5)]
+    answers = [transport.request("GET", endpoint, f"/object/{i}", {"X-Echo": "hi"}) for i in range(5)]
+    assert [a.body for a in answers] == [f"/object/{i} hi".encode() for i in range(5)]
     assert all(a.status == 200 and a.headers["content-length"] for a in answers)
     assert len(handler.connections) == 1
     transport.close()
@@ -62,7 +73,26 @@ def test_a_connection_the_server_closed_while_idle_is_replaced_silently(server):
     transport = Transport(Timeouts())
     transport.request("GET", endpoint, "/first", {})
     transport._local.conns[endpoint].sock.shutdown(socket.SHUT_RDWR)  # as if the server hung up
-    assert transport.request("GET", endpoint, "/second", {}).body == b"/second"
+    assert transport.request("GET", endpoint, "/second", {}).body == b"/second "
+    transport.close()
+
+
+def test_chunked_bodies_and_connection_close(server):
+    endpoint, handler, _ = server
+    transport = Transport(Timeouts())
+    assert transport.request("GET", endpoint, "/chunked", {}).body == b"/chunked "
+    assert transport.request("GET", endpoint, "/close", {}).body == b"/close "
+    assert transport.request("GET", endpoint, "/after", {}).body == b"/after "
+    assert len(handler.connections) == 2  # a new one after the server said close
+    transport.close()
+
+
+def test_a_body_shorter_than_announced_is_an_incomplete_body(server):
+    endpoint, _, _ = server
+    transport = Transport(Timeouts())
+    with pytest.raises(IncompleteBody):
+        transport.request("GET", endpoint, "/short", {})
+    assert transport.request("GET", endpoint, "/next", {}).body == b"/next "  # on a fresh connection
     transport.close()
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import http.client
 import socket
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -15,7 +14,7 @@ from moto.server import ThreadedMotoServer
 from litestream_vfs.errors import ObjectNotFound, ReplicaError, StorageError
 from litestream_vfs.storage import Counters, LtxObject, open_storage
 from litestream_vfs.storage.retry import Backoff, retry
-from litestream_vfs.storage.http import Response
+from litestream_vfs.storage.http import IncompleteBody, Response
 from litestream_vfs.storage.s3 import MAX_ATTEMPTS
 
 PREFIX = "dbs/chinook.db"
@@ -190,7 +189,7 @@ def test_transient_short_read_is_retried(endpoint, bucket, announced):
             return response
         cuts.append(len(response.body))
         if announced == "full length":
-            raise http.client.IncompleteRead(response.body[:3], len(response.body) - 3)
+            raise IncompleteBody(3, len(response.body))
         return response._replace(body=response.body[:3])
 
     Rewriting(storage, cut_body_once)

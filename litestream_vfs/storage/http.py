@@ -1,20 +1,26 @@
-"""A small keep-alive HTTP/1.1 client for object stores: one connection per thread and host.
+"""A small keep-alive HTTP/1.1 client for object stores: one connection per thread and endpoint.
 
-http.client, not urllib3 or botocore: a fraction of their import time, and
-every fault stays visible to `retry` (no hidden retry layer here except one:
-a request on a reused idle connection that the server had already closed is
-re-sent once on a fresh connection, before any byte of an answer arrived).
+Sockets, not http.client, urllib3 or botocore: importing http.client alone
+(it pulls in the email package and ssl) costs about 20 ms of a 20 ms-latency
+open, and a reader needs little of HTTP: GET with a few headers, bodies by
+Content-Length, chunks or close. Every fault is an OSError the caller can
+retry (`retry` is the one retry layer), except one handled here: a request
+on a reused idle connection that the server had already closed is re-sent
+once on a fresh connection, before any byte of an answer arrived.
 Timeouts: `connect` to open a connection, `read` for silence on a socket.
 """
 
 from __future__ import annotations
 
-import http.client
 import os
+import socket
 import threading
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, BinaryIO, NamedTuple
 from urllib.parse import urlsplit
+
+_MAX_LINE = 65536
+_MAX_HEADERS = 200
 
 
 @dataclass(frozen=True)
@@ -31,8 +37,117 @@ class Response(NamedTuple):
     body: bytes
 
 
-#: Faults of a connection whose answer never started: the server closed an idle keep-alive.
-_STALE = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError, ConnectionAbortedError)
+class ProtocolError(ConnectionError):
+    """The server's answer is not HTTP/1.1 as we read it."""
+
+
+class IncompleteBody(ConnectionError):
+    """The body ended before its announced length: worth another attempt."""
+
+    def __init__(self, received: int, expected: int | None) -> None:
+        super().__init__(f"the body broke off after {received} of {expected or 'unknown'} bytes")
+
+
+class _Stale(ConnectionError):
+    """A reused connection was closed by the server before it answered."""
+
+
+class _Connection:
+    def __init__(self, endpoint: str, timeouts: Timeouts, tls: Any) -> None:
+        parts = urlsplit(endpoint)
+        self.host = parts.hostname or ""
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        sock = socket.create_connection((self.host, port), timeout=timeouts.connect)
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if parts.scheme == "https":
+                sock = tls.wrap_socket(sock, server_hostname=self.host)
+            sock.settimeout(timeouts.read)
+        except BaseException:
+            sock.close()
+            raise
+        self.sock = sock
+        self.reader: BinaryIO = sock.makefile("rb")
+        self.used = False
+
+    def close(self) -> None:
+        self.reader.close()
+        self.sock.close()
+
+    def exchange(self, method: str, target: str, headers: dict[str, str]) -> tuple[Response, bool]:
+        """(the answer, whether the connection may be used again)."""
+        lines = [f"{method} {target} HTTP/1.1"] + [f"{k}: {v}" for k, v in headers.items()]
+        reused, self.used = self.used, True
+        try:
+            self.sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+            status_line = self.reader.readline(_MAX_LINE)
+            if not status_line:
+                raise ConnectionResetError("the server closed the connection")
+        except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError) as exc:
+            if reused:  # an idle keep-alive the server had closed: nothing was answered
+                raise _Stale(str(exc)) from exc
+            raise
+        version, status = _status(status_line)
+        names = self._headers()
+        while 100 <= status < 200 and status != 101:  # interim answers; the real one follows
+            version, status = _status(self.reader.readline(_MAX_LINE))
+            names = self._headers()
+        keep = version == "HTTP/1.1" and names.get("connection", "").lower() != "close"
+        if method == "HEAD" or status in (204, 304):
+            return Response(status, names, b""), keep
+        if "chunked" in names.get("transfer-encoding", "").lower():
+            return Response(status, names, self._chunks()), keep
+        length = names.get("content-length")
+        if length is None:
+            return Response(status, names, self.reader.read()), False
+        if not length.isdigit():
+            raise ProtocolError(f"bad Content-Length {length!r}")
+        return Response(status, names, self._exactly(int(length))), keep
+
+    def _headers(self) -> dict[str, str]:
+        names: dict[str, str] = {}
+        for _ in range(_MAX_HEADERS):
+            line = self.reader.readline(_MAX_LINE)
+            if line in (b"\r\n", b"\n"):
+                return names
+            if not line:
+                raise ConnectionResetError("the connection closed inside the headers")
+            name, sep, value = line.decode("latin-1").partition(":")
+            if not sep:
+                raise ProtocolError(f"bad header line {line[:80]!r}")
+            key = name.strip().lower()
+            names[key] = f"{names[key]}, {value.strip()}" if key in names else value.strip()
+        raise ProtocolError("too many header lines")
+
+    def _exactly(self, length: int) -> bytes:
+        data = self.reader.read(length)
+        if len(data) < length:
+            raise IncompleteBody(len(data), length)
+        return data
+
+    def _chunks(self) -> bytes:
+        parts = []
+        while True:
+            size_line = self.reader.readline(_MAX_LINE)
+            if not size_line:
+                raise IncompleteBody(sum(map(len, parts)), None)
+            try:
+                size = int(size_line.split(b";", 1)[0].strip(), 16)
+            except ValueError:
+                raise ProtocolError(f"bad chunk size {size_line[:40]!r}") from None
+            if size == 0:
+                self._headers()  # trailers, up to the blank line
+                return b"".join(parts)
+            parts.append(self._exactly(size))
+            self._exactly(2)  # the chunk's CRLF
+
+
+def _status(line: bytes) -> tuple[str, int]:
+    version, _, rest = line.decode("latin-1").partition(" ")
+    code = rest[:3]
+    if not version.startswith("HTTP/") or not code.isdigit():
+        raise ProtocolError(f"bad status line {line[:80]!r}")
+    return version, int(code)
 
 
 class Transport:
@@ -42,63 +157,43 @@ class Transport:
         self.timeouts = timeouts
         self._local = threading.local()
         self._lock = threading.Lock()
-        self._all: list[http.client.HTTPConnection] = []
-        self._tls = None
+        self._open: set[_Connection] = set()
+        self._tls: Any = None
 
     def request(self, method: str, endpoint: str, target: str, headers: dict[str, str]) -> Response:
         """`target` is the path plus query string; the whole body is read before returning."""
-        conn, reused = self._connection(endpoint, fresh=False)
         try:
-            answer = self._start(conn, method, target, headers)
-        except _STALE:
-            if not reused:
-                raise
-            conn, _ = self._connection(endpoint, fresh=True)
-            answer = self._start(conn, method, target, headers)
-        try:
-            body = answer.read()
-        except BaseException:
-            conn.close()
-            raise
-        if answer.will_close:
-            conn.close()
-        return Response(answer.status, {k.lower(): v for k, v in answer.getheaders()}, body)
+            return self._once(method, endpoint, target, headers)
+        except _Stale:
+            return self._once(method, endpoint, target, headers)
 
-    def _start(self, conn: http.client.HTTPConnection, method: str, target: str,
-               headers: dict[str, str]) -> http.client.HTTPResponse:
-        """Send the request and read the status line and headers."""
+    def _once(self, method: str, endpoint: str, target: str, headers: dict[str, str]) -> Response:
+        conns: dict[str, _Connection] = self._local.__dict__.setdefault("conns", {})
+        conn = conns.pop(endpoint, None) or self._connect(endpoint)
         try:
-            if conn.sock is None:
-                conn.connect()  # under the connect timeout; reads then wait up to `read`
-                conn.sock.settimeout(self.timeouts.read)
-            conn.request(method, target, headers=headers)
-            return conn.getresponse()
+            response, keep = conn.exchange(method, target, headers)
         except BaseException:
-            conn.close()
+            self._discard(conn)
             raise
-
-    def _connection(self, endpoint: str, fresh: bool) -> tuple[http.client.HTTPConnection, bool]:
-        """(this thread's connection to `endpoint`, whether it was used before)."""
-        conns: dict[str, http.client.HTTPConnection] = self._local.__dict__.setdefault("conns", {})
-        conn = conns.get(endpoint)
-        if conn is not None and not fresh and conn.sock is not None:
-            return conn, True
-        if conn is not None:
-            conn.close()
-            with self._lock:
-                self._all.remove(conn)
-        parts = urlsplit(endpoint)
-        if parts.scheme == "https":
-            conn = http.client.HTTPSConnection(parts.hostname, parts.port, timeout=self.timeouts.connect,
-                                               context=self._tls_context())
+        if keep:
+            conns[endpoint] = conn
         else:
-            conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=self.timeouts.connect)
-        conns[endpoint] = conn
-        with self._lock:
-            self._all.append(conn)
-        return conn, False
+            self._discard(conn)
+        return response
 
-    def _tls_context(self):
+    def _connect(self, endpoint: str) -> _Connection:
+        tls = self._tls_context() if endpoint.startswith("https:") else None
+        conn = _Connection(endpoint, self.timeouts, tls)
+        with self._lock:
+            self._open.add(conn)
+        return conn
+
+    def _discard(self, conn: _Connection) -> None:
+        with self._lock:
+            self._open.discard(conn)
+        conn.close()
+
+    def _tls_context(self) -> Any:
         """Verified TLS with the system's CAs, or AWS_CA_BUNDLE's (ssl loads only for https)."""
         if self._tls is None:
             import ssl
@@ -108,6 +203,6 @@ class Transport:
 
     def close(self) -> None:
         with self._lock:
-            conns, self._all = self._all, []
+            conns, self._open = self._open, set()
         for conn in conns:
             conn.close()

@@ -22,7 +22,6 @@ within about 30 + 13 s, naming the object.
 from __future__ import annotations
 
 import copy
-import http.client
 import os
 import re
 import time
@@ -35,7 +34,7 @@ from xml.etree import ElementTree
 from ..errors import ObjectNotFound, ReplicaError, StorageError
 from .aws import CREDENTIAL_HINT, DEFAULT_REGION, Target, aws_endpoint, resolve
 from .base import LEVELS, Counters, LtxObject, parse_ltx_name
-from .http import Response, Timeouts, Transport
+from .http import IncompleteBody, Response, Timeouts, Transport
 from .retry import Backoff, retry
 from .sigv4 import Signer, canonical_query, encode_path
 from .tree import S3_LAYOUT, child_url
@@ -55,7 +54,7 @@ _THROTTLED = {"SlowDown", "Throttling", "ThrottlingException", "RequestLimitExce
 _TRANSIENT_CODES = _THROTTLED | {"InternalError", "RequestTimeout"}
 _CREDENTIAL_HINT = CREDENTIAL_HINT
 #: Faults of the transport: nothing (or not all) came back; worth another attempt.
-_NETWORK_FAULTS = (OSError, http.client.HTTPException)
+_NETWORK_FAULTS = (OSError,)
 
 #: Read when a store is opened (tests of dropped requests shorten them).
 TIMEOUTS = Timeouts()
@@ -266,7 +265,7 @@ class S3Storage:
         """One ranged GET; a body that is short for a known reason is final."""
         try:
             response = self._send(key, {}, {"Range": f"bytes={offset}-{offset + length - 1}"})
-        except http.client.IncompleteRead as exc:
+        except IncompleteBody as exc:
             raise _ShortRead(f"the body broke off ({type(exc).__name__})") from exc
         data = response.body
         self.counters.add(bytes_fetched=len(data))
