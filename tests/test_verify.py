@@ -11,7 +11,10 @@ has poisoned the file.
 
 from __future__ import annotations
 
+import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import apsw
@@ -21,11 +24,8 @@ from litestream_vfs import replica as replica_module, restore as restore_module
 from litestream_vfs.cli import main as cli_main
 from litestream_vfs.connect import connect, open_replica
 from litestream_vfs.errors import LitestreamVFSError, ReplicaError
-from litestream_vfs.pages import PageCache
 from litestream_vfs.plan import build_chains
 from litestream_vfs.process import PROCESS
-from litestream_vfs.replica import Replica
-from litestream_vfs.storage import open_storage
 from litestream_vfs.storage.base import LtxObject
 from litestream_vfs.verify import parse_mode
 from litestream_vfs.vfs import file_of
@@ -164,12 +164,23 @@ def test_full_verifies_every_file_once_and_remembers_it_in_cache_dir(file_replic
     assert first["bytes_served_unverified"] == 0 and first["files_verified"] >= len(served)
     assert first["bytes_verified"] >= sum(o.size for o in served)
 
-    # another process: a fresh replica object on the same cache directory verifies nothing again
-    fresh = Replica(open_storage(str(root)), PageCache(1 << 20), PROCESS.pool)
-    fresh.attach_disk(PROCESS.disk_cache(str(cache_dir)))
-    state = fresh.latest()
-    fresh.read_pages(state, range(1, state.commit + 1), verify="full")
-    assert fresh.counters.files_verified == 0 and fresh.counters.bytes_served_unverified == 0
+    # another process on the same cache directory verifies nothing again, and serves nothing unverified
+    again = json.loads(subprocess.run([sys.executable, "-c", ANOTHER_PROCESS, str(root), str(cache_dir)],
+                                      capture_output=True, text=True, check=True, timeout=120).stdout)
+    assert again["files_verified"] == 0 and again["bytes_served_unverified"] == 0, again
+
+
+#: A second process: the same limits as the test, verify=full, every table read; prints its stats.
+ANOTHER_PROCESS = """
+import json, sys
+from litestream_vfs import replica, restore
+replica.WHOLE_FILE_LIMIT, restore.CHUNK_BYTES = 64 * 1024, 64 * 1024
+from litestream_vfs.connect import connect
+db = connect(sys.argv[1], params={"verify": "full", "cache_dir": sys.argv[2]})
+for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall():
+    db.execute(f'SELECT * FROM "{name}"').fetchall()
+print(json.dumps({n: v for s, n, v in db.execute("SELECT * FROM litestream_stats") if s == "connection"}))
+"""
 
 
 def test_auto_verifies_large_files_after_use_and_ranges_does_not(file_replica, tmp_path, monkeypatch):
