@@ -19,7 +19,7 @@ import types
 from typing import Any, Mapping
 
 from .errors import (ChecksumMismatch, LitestreamVFSError, LTXError, ObjectNotFound, OutOfHistory,
-                     ReplicaError, StorageError, TimeParseError)
+                     ReplicaError, StaleReplica, StorageError, TimeParseError)
 from .sql import install_hook
 from .vfs import VFS_NAME, ensure_registered, file_of
 
@@ -45,11 +45,11 @@ LAZY: dict[str, tuple[str, str]] = {
 }
 
 __all__ = [
-    "VFS_NAME", "register", "connect", "read_sql", "attach", "file_of", "stats", "reset_stats", "changes", "diff", "Change",
-    "arrow", "arrow_batches", "dbapi", "aio", "fleet", "FleetResult",
+    "VFS_NAME", "register", "close", "connect", "read_sql", "attach", "file_of", "stats", "reset_stats", "changes",
+    "diff", "Change", "arrow", "arrow_batches", "dbapi", "aio", "fleet", "FleetResult",
     "blame", "RowVersion", "bisect", "ChangePoint",
     "LitestreamVFSError", "LTXError", "ChecksumMismatch", "StorageError", "ObjectNotFound",
-    "ReplicaError", "OutOfHistory", "TimeParseError",
+    "ReplicaError", "OutOfHistory", "StaleReplica", "TimeParseError",
 ]
 
 
@@ -85,7 +85,7 @@ sys.modules[__name__].__class__ = _Package
 def register(replicas: Mapping[str, str] | None = None, *, cache_size: int | None = None,
              poll_interval: float | None = None, cache_dir: str | None = None,
              disk_cache_size: int | None = None, hydrate_dir: str | None = None,
-             verify: str | None = None) -> str:
+             verify: str | None = None, max_lag: float | None = None) -> str:
     """Configure the process-wide VFS and return its name.
 
     replicas: file name (as given to apsw.Connection, or its base name) -> replica URL.
@@ -98,12 +98,17 @@ def register(replicas: Mapping[str, str] | None = None, *, cache_size: int | Non
         the background (see litestream_vfs.hydrate; "" turns it off; `hydrate=PATH|off` overrides).
     verify: "auto" (default), "full" or "ranges": when a file's checksum is verified relative to
         serving its pages (see litestream_vfs.verify); a connection's `verify=` URI parameter overrides it.
+    max_lag: seconds; a connection following latest fails its next read transaction (StaleReplica)
+        when the newest state it can see, or the last successful poll, is older (0 turns it off;
+        a connection's `max_lag=` URI parameter overrides it).
+
+    Settings apply to connections opened afterwards; `poll_interval` also to running pollers.
     """
     from .process import PROCESS
 
     PROCESS.configure(replicas=replicas, cache_bytes=cache_size, poll_seconds=poll_interval,
                       cache_dir=cache_dir, disk_bytes=disk_cache_size, hydrate_dir=hydrate_dir,
-                      verify=verify)
+                      verify=verify, max_lag=max_lag)
     ensure_registered()
     return VFS_NAME
 
@@ -113,6 +118,14 @@ def stats() -> dict[str, float]:
     from .process import PROCESS
 
     return PROCESS.totals()
+
+
+def close() -> None:
+    """Stop every background thread (pollers, hydrators, worker pools: joined with a timeout),
+    close storage clients and drop caches. Interpreter exit does the same. Connections opened
+    later start afresh."""
+    if "litestream_vfs.process" in sys.modules:  # nothing was ever opened otherwise
+        sys.modules["litestream_vfs.process"].PROCESS.close()
 
 
 def reset_stats() -> None:

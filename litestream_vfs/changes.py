@@ -16,7 +16,7 @@ from typing import Iterable, Iterator, Mapping
 
 from . import btree
 from .connect import connect, open_replica
-from .pages import FileMeta, PageLocation
+from .pages import FileMeta, locations
 from .replica import Replica, State
 from .state_range import bound
 from .timeparse import format_txid
@@ -88,8 +88,7 @@ class OwnerMaps:
         changed = sorted(change.tail.index)
         if previous.commit != state.commit or any(not before.get(p, _Owner(FREE, False)).leaf for p in changed):
             return False
-        pages = self.replica.serve(
-            {p: PageLocation(change.obj, e.offset, e.size) for p, e in change.tail.index.items()})
+        pages = self.replica.serve(dict(locations(change)))
         if 1 in pages:
             cookie = slice(btree.SCHEMA_COOKIE, btree.SCHEMA_COOKIE + 4)
             if pages[1][cookie] != self.replica.read_pages(previous, [1]).get(1, b"")[cookie]:

@@ -2,11 +2,13 @@
 
 LTX files never change, so what we fetched once is valid forever: the page
 index of each file (its header and tail bytes) and the compressed frames we
-read, keyed by replica URL + level + file name (+ frame offset), and which
-files matched their file checksum (keyed by name, size and checksum, see
-verify.py). Nothing is
-ever invalidated; the oldest entries are evicted when the cache grows past
-its size. It is a SQLite database in WAL mode, so several processes (a
+read. Frames are keyed by the file's identity (replica URL, level, name,
+size and trailer checksum) and offset, so a replica deleted and re-created
+at the same URL never shares them, and so are the files known to match their
+file checksum (see verify.py); an index is keyed by what a listing tells
+apart (URL, level, name, size) and its header is checked against the name
+when it is used. Nothing is ever invalidated; the oldest entries are evicted
+when the cache grows past its size. It is a SQLite database in WAL mode, so several processes (a
 notebook and a dashboard, say) share it safely.
 """
 
@@ -39,6 +41,7 @@ class DiskCache:
         self.max_bytes = max_bytes
         self._local = threading.local()
         self._lock = threading.Lock()
+        self._connections: list[apsw.Connection] = []
         self._added = 0
         with self._db() as db:
             db.execute(_SCHEMA)
@@ -50,7 +53,17 @@ class DiskCache:
             db.set_busy_timeout(10_000)
             db.execute("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL")
             self._local.db = db
+            with self._lock:
+                self._connections.append(db)
         return db
+
+    def close(self) -> None:
+        """Close every thread's connection (a later use opens a new one)."""
+        with self._lock:
+            connections, self._connections = self._connections, []
+            self._local = threading.local()
+        for db in connections:
+            db.close()
 
     def get_meta(self, file: str) -> tuple[bytes, bytes] | None:
         row = self._db().execute("SELECT head, tail FROM meta WHERE file = ?", (file,)).fetchone()

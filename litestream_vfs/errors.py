@@ -46,3 +46,7 @@ class OutOfHistory(ReplicaError):
 
 class TimeParseError(LitestreamVFSError):
     """A time string could not be understood."""
+
+
+class StaleReplica(ReplicaError):
+    """A connection with `max_lag` follows a replica whose newest state (or last good poll) is too old."""

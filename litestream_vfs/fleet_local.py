@@ -123,7 +123,7 @@ def run_part(part: Part, tick: Tick | None = None, store: DirectoryStorage | Non
 def query_database(store: DirectoryStorage, name: str, files: Sequence[LtxObject],
                    part: Part) -> tuple[list[str], list[tuple]]:
     """(column names, rows) of `part.sql` on one database, at `part.at`; its connection closed after."""
-    replica = Replica(store.child(name), PROCESS.cache, PROCESS.pool)
+    replica = Replica(store.child(name), PROCESS.cache, PROCESS.executors)
     replica.adopt(files)
     state = part.at.state(replica)
     url = replica.storage.url

@@ -76,7 +76,7 @@ from urllib.parse import quote
 import apsw
 
 from .errors import ObjectNotFound
-from .pages import PageLocation, cache_key, merge_page_maps
+from .pages import PageLocation, merge_page_maps
 from .replica import WHOLE_FILE_LIMIT, Replica, State
 from .restore import verified_pages
 from .storage.base import Counters, LtxObject
@@ -93,6 +93,8 @@ RETRY_SECONDS = 5.0
 #: At most this long, an open that finds an existing copy waits for it to be checked,
 #: so a restart serves its first query locally instead of fetching what is on disk.
 CHECK_WAIT_SECONDS = 10.0
+#: At most this long, a hydrator waits for the one it replaces (or `stop_all` for each) to stop.
+JOIN_SECONDS = 10.0
 META_FORMAT = 1
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 _OFF = {"off", "0", "false", "no"}
@@ -239,6 +241,9 @@ class Hydrator:
         self._meta: Meta | None = None
         self._refs = 0
         self._stop = threading.Event()
+        #: The hydrator this one replaces (same copy): joined by our thread before it starts,
+        #: so that an open never waits for it.
+        self.previous: Hydrator | None = None
         self._checked = threading.Event()  # set once the existing copy (if any) was judged
         self._thread = threading.Thread(target=self._run, name=f"litestream-hydrate {path}", daemon=True)
 
@@ -248,6 +253,14 @@ class Hydrator:
 
     def join(self, timeout: float | None = None) -> None:
         self._thread.join(timeout)
+
+    def stop(self) -> None:
+        """Ask the background thread to stop (at its next page or wait)."""
+        self._stop.set()
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
 
     def wait_checked(self, timeout: float) -> None:
         """Give the background thread a moment to judge an existing copy before the first read."""
@@ -308,6 +321,9 @@ class Hydrator:
 
     # -- background work -----------------------------------------------------
     def _run(self) -> None:
+        if self.previous is not None:  # let it release the lock and file before we check them
+            self.previous.join(JOIN_SECONDS)
+            self.previous = None
         try:
             while not self._stop.is_set():
                 delay = self.interval
@@ -597,7 +613,7 @@ class Hydrator:
         """A small verified file's pages from the shared cache when all are there, else the
         verified whole file."""
         if obj.size <= WHOLE_FILE_LIMIT and self.replica.verifier.is_verified(self.replica.metas([obj])[0]):
-            cached = {pgno: self.replica.cache.get(cache_key(self.replica.storage, loc)) for pgno, loc in mine.items()}
+            cached = {pgno: self.replica.cache.get(loc.key) for pgno, loc in mine.items()}
             if all(page is not None for page in cached.values()):
                 return cached.items()  # type: ignore[return-value]
         return verified_pages(self.replica, obj, self.charge)
@@ -611,24 +627,42 @@ class Hydrator:
         with _registry_lock:
             self._refs -= 1
             if self._refs <= 0:
-                self._stop.set()
+                self.stop()
 
 
 _hydrators: dict[tuple[str, str], Hydrator] = {}
 _registry_lock = threading.Lock()
 
 
+def serve_pages_locally(replica: Replica) -> None:
+    """Index loads of a hydrated replica skip the frames after a large file's header: the
+    local copy serves pages, so a restart with a valid copy fetches no page data."""
+    replica.meta.head_prefetch = 0
+
+
 def hydrator_for(replica: Replica, path: str, interval: float) -> Hydrator:
     """The process's one hydrator for (replica, path), started on first use; call `release()` when done."""
     key = (replica.storage.url, path)
+    serve_pages_locally(replica)
     with _registry_lock:
         hydrator = _hydrators.get(key)
         if hydrator is None or hydrator.stopping:
-            if hydrator is not None:
-                hydrator.join()  # let it release the lock and file before a new one checks them
-            hydrator = Hydrator(replica, path, interval)
+            previous, hydrator = hydrator, Hydrator(replica, path, interval)
+            hydrator.previous = previous
             _hydrators[key] = hydrator
             hydrator.start()
         hydrator.acquire()
     hydrator.wait_checked(CHECK_WAIT_SECONDS)
     return hydrator
+
+
+def stop_all(timeout: float = JOIN_SECONDS) -> list[str]:
+    """Stop every hydrator of the process and join its thread; names of threads still alive."""
+    with _registry_lock:
+        hydrators = list(_hydrators.values())
+        _hydrators.clear()
+    for hydrator in hydrators:
+        hydrator.stop()
+    for hydrator in hydrators:
+        hydrator.join(timeout)
+    return [f"litestream-hydrate {h.path}" for h in hydrators if h.alive]

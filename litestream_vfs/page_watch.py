@@ -108,6 +108,6 @@ class PageWatch:
         if 1 not in pages or 1 not in index:
             return False
         entry = index[1]
-        found = self.replica.fetcher.pages({1: PageLocation(meta.obj, entry.offset, entry.size)},
+        found = self.replica.fetcher.pages({1: PageLocation(meta, entry.offset, entry.size)},
                                            (self.replica.counters,))
         return page1_meaning(found[1]) != page1

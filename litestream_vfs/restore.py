@@ -14,7 +14,6 @@ from typing import Callable, Iterator
 from . import ltx
 from .errors import LitestreamVFSError, LTXError
 from .ltx.stream import StreamingDecoder
-from .pages import FileMeta
 from .replica import Charge, Replica, State
 from .storage.base import LtxObject
 
@@ -97,7 +96,7 @@ def _file_pages(replica: Replica, obj: LtxObject, charge: Charge, in_flight: int
         decoded = ltx.decode_file(replica.read_object(obj, charge), str(obj))
         replica.check_header(obj, decoded.header)
         yield from decoded.pages.items()
-        replica.verifier.record(FileMeta(obj, decoded.header, decoded.tail), charge)
+        replica.verifier.record(replica.meta.make(obj, decoded.header, decoded.tail), charge)
         return
     meta = replica.metas([obj], charge)[0]
     head = replica.read_range(obj, 0, ltx.HEADER_SIZE, charge)
@@ -108,14 +107,14 @@ def _file_pages(replica: Replica, obj: LtxObject, charge: Charge, in_flight: int
         for start, end in ranges:
             yield from decoder.feed(start, replica.read_range(obj, start, end - start, charge))
     else:
-        futures: list = [replica.pool.submit(replica.read_range, obj, start, end - start, charge)
+        futures: list = [replica.executors.io.submit(replica.read_range, obj, start, end - start, charge)
                          for start, end in ranges[:in_flight]]
         for i, (start, _) in enumerate(ranges):
             data = futures[i].result()
             futures[i] = None  # release the bytes as soon as they are decoded
             if i + in_flight < len(ranges):
                 nxt = ranges[i + in_flight]
-                futures.append(replica.pool.submit(replica.read_range, obj, nxt[0], nxt[1] - nxt[0], charge))
+                futures.append(replica.executors.io.submit(replica.read_range, obj, nxt[0], nxt[1] - nxt[0], charge))
             yield from decoder.feed(start, data)
     decoder.finish(replica.read_range(obj, decoder.frames_end, obj.size - decoder.frames_end, charge))
     replica.verifier.record(meta, charge)

@@ -47,7 +47,7 @@ def validate(replica: Replica, progress: Callable[[str], None] = lambda line: No
     report = ValidationReport()
     replica.refresh()
     files = sorted(replica.files, key=lambda o: (o.level, o.min_txid, o.max_txid))
-    futures = [(obj, replica.pool.submit(_check_file, replica, obj)) for obj in files]
+    futures = [(obj, replica.executors.tasks.submit(_check_file, replica, obj)) for obj in files]
     for obj, future in futures:
         problem = future.result()
         report.files_checked += 1

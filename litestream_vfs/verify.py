@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Sequence
 
 from .damage import identity
 from .errors import LitestreamVFSError, LTXError, ReplicaError
-from .pages import FileMeta, PageLocation, cache_key
+from .pages import FileMeta
 from .storage.base import LtxObject
 
 if TYPE_CHECKING:
@@ -60,9 +60,6 @@ class Verifier:
         """A file's identity for verification: level, TXIDs, size and file checksum."""
         return identity(meta.obj), meta.tail.trailer.file_checksum
 
-    def _disk_key(self, meta: FileMeta) -> str:
-        return f"{self.replica.file_key(meta.obj)}|{meta.obj.size}|{meta.tail.trailer.file_checksum:016x}"
-
     def is_verified(self, meta: FileMeta) -> bool:
         key = self.key(meta)
         with self._lock:
@@ -70,7 +67,7 @@ class Verifier:
                 return True
             ask_disk = self.replica.disk is not None and key not in self._asked_disk
             self._asked_disk.add(key)
-        if ask_disk and self.replica.disk.is_verified(self._disk_key(meta)):
+        if ask_disk and self.replica.disk.is_verified(meta.key):
             with self._lock:
                 self._verified.add(key)
             return True
@@ -84,7 +81,7 @@ class Verifier:
                 return
             self._verified.add(key)
         if self.replica.disk is not None:
-            self.replica.disk.put_verified(self._disk_key(meta))
+            self.replica.disk.put_verified(meta.key)
         for counters in (*charge, self.replica.counters):
             counters.add(files_verified=1, bytes_verified=meta.obj.size)
 
@@ -96,9 +93,9 @@ class Verifier:
         pending = [m for m in metas if not self.is_verified(m)]
         if mode == "ranges" or not pending:
             return {m.obj for m in pending}
-        from .replica import WHOLE_FILE_LIMIT
+        from .filemeta import WHOLE_FILE_LIMIT
         now = [m.obj for m in pending if mode == "full" or m.obj.size <= WHOLE_FILE_LIMIT]
-        self.replica.run_jobs([(self._verify_now, obj) for obj in now], charge)
+        self.replica.executors.run_all([lambda obj=obj: self._verify_now(obj, charge) for obj in now])
         later = [m for m in pending if m.obj not in now]
         if self.background is not None:
             for meta in later:
@@ -119,15 +116,14 @@ class Verifier:
         meta = self.replica.metas([obj], charge)[0]
         if self.is_verified(meta):
             return
-        index, storage, cache = meta.tail.index, self.replica.storage, self.replica.cache
+        index, cache = meta.tail.index, self.replica.cache
         pages = verified_pages(self.replica, obj, charge, CHUNKS_IN_FLIGHT if in_flight is None else in_flight)
         for pgno, page in pages:  # verified_pages records the file when its checksum matched
             if stop is not None and stop.is_set():
                 pages.close()
                 return
             if keep_pages:
-                entry = index[pgno]
-                cache.put(cache_key(storage, PageLocation(obj, entry.offset, entry.size)), page)
+                cache.put((meta.key, index[pgno].offset), page)
 
 
 class BackgroundVerifier:

@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import struct
 import threading
+import time
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Callable
 
 import apsw
 
-from .errors import LitestreamVFSError, ObjectNotFound, ReplicaError
+from .errors import LitestreamVFSError, ObjectNotFound, ReplicaError, StaleReplica
 from .timeparse import format_time, format_txid, is_latest, parse_time, parse_txid
 
 if TYPE_CHECKING:  # the machinery loads at the first open, not when the VFS is registered
     from .hydrate import Hydrator
-    from .process import Poller
+    from .poller import Poller
     from .replica import Replica, State
     from .storage.base import Counters
 
@@ -30,20 +31,49 @@ FCNTL_GET_FILE = 0x7A11
 _PAGE1_PATCH_END = 100
 
 
+def sqlite_error(exc: BaseException, label: str) -> BaseException:
+    """What SQLite's caller sees for a failure inside the VFS: always an `apsw.Error` with a message.
+
+    Our own errors stay catchable as what they are too (an `apsw.SQLError` that is also,
+    say, an `OutOfHistory`); anything unexpected becomes an `apsw.IOError` naming it.
+    """
+    if isinstance(exc, apsw.Error):
+        return exc
+    if isinstance(exc, LitestreamVFSError):
+        kind = _sqlite_class(type(exc))
+        wrapped = kind.__new__(kind, *exc.args)  # the same message and attributes, no second __init__
+        wrapped.__dict__.update(exc.__dict__)
+        return wrapped
+    return apsw.IOError(f"litestream: reading {label} failed: {type(exc).__name__}: {exc}")
+
+
+_classes: dict[type, type] = {}
+
+
+def _sqlite_class(kind: type) -> type:
+    found = _classes.get(kind)
+    if found is None:
+        found = _classes[kind] = type(kind.__name__, (apsw.SQLError, kind), {"__module__": kind.__module__})
+    return found
+
+
 class ReplicaFile:
     """One SQLite main-database handle on one replica, at `latest` or a fixed TXID."""
 
-    #: Set by `LitestreamVFS.xOpen` when the connection asked for a local copy (hydrate.py).
-    hydrator: Hydrator | None = None
-    #: `verify=` of this connection (verify.py; None: the process default); set by `LitestreamVFS.xOpen`.
-    verify: str | None = None
-
-    def __init__(self, label: str, replica: Replica, poller: Poller, target: int | None) -> None:
+    def __init__(self, label: str, replica: Replica, poller: Poller, target: int | None,
+                 max_lag: float | None = None, hydrator: Hydrator | None = None,
+                 verify: str | None = None) -> None:
         self.label = label
         self.replica = replica
         self.poller = poller
+        #: Seconds: a read transaction at `latest` fails if the replica is staler (None: off).
+        self.max_lag = max_lag
+        #: Set when the connection asked for a local copy (hydrate.py).
+        self.hydrator = hydrator
+        #: `verify=` of this connection (verify.py; None: the process default).
+        self.verify = verify
         from .ltx import lock_page  # the machinery loads at the first open, not with the VFS
-        from .pages import ReadAhead
+        from .readahead import ReadAhead
         from .storage.base import Counters
 
         self._lock_page_of = lock_page
@@ -56,9 +86,9 @@ class ReplicaFile:
         self._pinned: State | None = None
         self._following = False
         self._set_following(target is None)
-        self._current = self._resolve()  # open-time errors (empty replica, bad TXID) surface here
         #: The listing `_current` was resolved from while following (unchanged: no need to look again).
         self._resolved_from: object = None
+        self._current = self._resolve()  # open-time errors (empty replica, bad TXID) surface here
         #: Page 1 as served for one state: SQLite re-reads its header at every transaction.
         self._page1: tuple[State, bytes] | None = None
         #: Damaged files the replica knew of at the last check, and how often pages SQLite may
@@ -82,6 +112,7 @@ class ReplicaFile:
         """The state the next read transaction should see (re-planned once if files vanished)."""
         for attempt in (0, 1):
             try:
+                self._resolved_from = self.replica.listed
                 if self._target is None:
                     return self.replica.latest(self.charge)
                 return self.replica.state(self._target, self.charge)
@@ -91,14 +122,22 @@ class ReplicaFile:
                 self.replica.refresh(self.charge)
         raise AssertionError("unreachable")
 
+    def _next_state(self) -> State:
+        """At `latest`, the newest state of the current listing (resolved again only when it changed)."""
+        if self._target is None:
+            listing = self.replica.listed  # no lock, no request: the poller keeps it fresh
+            if listing is None or listing is not self._resolved_from:
+                self._current = self._resolve()
+        return self._current
+
     @property
     def following(self) -> bool:
         return self._target is None
 
     @property
     def state(self) -> State:
-        """The pinned state inside a transaction, else the one the next transaction gets."""
-        return self._pinned or self._current
+        """The pinned state inside a transaction, else the one the next transaction will see."""
+        return self._pinned or self._next_state()
 
     def travel_to_txid(self, txid: int) -> State:
         state = self.replica.state(txid, self.charge)
@@ -114,21 +153,33 @@ class ReplicaFile:
         self._target = None
         self._set_following(True)
         self._current = self._resolve()
-        self._resolved_from = None
         return self._current
 
+    def check_lag(self, state: State) -> None:
+        """Fail loudly (StaleReplica) when following a replica staler than `max_lag`."""
+        if self.max_lag is None or self._target is not None:
+            return
+        now = time.time()
+        age = now - state.timestamp.timestamp()
+        failing = self.poller.failing_since
+        error = self.poller.last_error
+        if age > self.max_lag or (failing is not None and now - failing > self.max_lag):
+            raise StaleReplica(f"replica stale: newest state {age:.0f} s old (max_lag {self.max_lag:g} s); "
+                               f"last poll error: {error if error is not None else 'none'}")
+
     # -- SQLite file methods ---------------------------------------------
+    # Every failure leaves as `sqlite_error(...)`: an apsw error with a message, never a raw KeyError.
     def xLock(self, level: int) -> None:
         if level >= _SHARED and self._lock_level == _NONE:  # a read transaction begins
-            with self._lock:
-                before = self._current
-                if self._target is None:
-                    chains = self.replica.listed  # no lock, no request: the poller keeps it fresh
-                    if chains is None or chains is not self._resolved_from:  # it changed: look again
-                        self._current = self._resolve()
-                        self._resolved_from = chains
-                self._leave_damaged(before)
-                self._pinned = self._current
+            try:
+                with self._lock:
+                    before = self._current
+                    self._next_state()  # at latest: resolved again when the listing changed
+                    self._leave_damaged(before)
+                    self.check_lag(self._current)
+                    self._pinned = self._current
+            except Exception as exc:
+                raise sqlite_error(exc, self.label) from exc
         self._lock_level = level
 
     def _leave_damaged(self, before: State) -> None:
@@ -160,6 +211,12 @@ class ReplicaFile:
         cached = self._page1
         if cached is not None and cached[0] is state and offset + amount <= len(cached[1]):
             return cached[1][offset:offset + amount]  # the change counter, read at every transaction
+        try:
+            return self._read(state, amount, offset)
+        except Exception as exc:
+            raise sqlite_error(exc, self.label) from exc
+
+    def _read(self, state: State, amount: int, offset: int) -> bytes:
         size = state.page_size
         first, last = offset // size + 1, (offset + amount - 1) // size + 1
         lock_page = self._lock_page_of(size)
@@ -196,6 +253,9 @@ class ReplicaFile:
         if self.hydrator is not None:
             self.hydrator.release()
             self.hydrator = None
+        from .process import PROCESS
+
+        PROCESS.release(self.replica)
 
     def xFileControl(self, op: int, ptr: int) -> bool:
         if op == apsw.SQLITE_FCNTL_PRAGMA:
@@ -217,6 +277,8 @@ class ReplicaFile:
             pragma.result = handler(self, pragma.value)
         except LitestreamVFSError as exc:
             raise apsw.SQLError(f"PRAGMA {name}: {exc}") from None
+        except Exception as exc:
+            raise sqlite_error(exc, self.label) from exc
         return True
 
 
@@ -289,34 +351,10 @@ class LitestreamVFS(apsw.VFS):
         flags[1] = (flags[0] | apsw.SQLITE_OPEN_READONLY) & ~(apsw.SQLITE_OPEN_READWRITE | apsw.SQLITE_OPEN_CREATE)
         filename = name.filename() if isinstance(name, apsw.URIFilename) else str(name)
         param = (lambda key: name.uri_parameter(key)) if isinstance(name, apsw.URIFilename) else (lambda key: None)
-        from .process import PROCESS  # the first open loads the machinery
-        from .verify import parse_mode
-
-        verify = parse_mode(param("verify")) if param("verify") else None
-        url = PROCESS.replica_url_for(filename, param("replica"))
-        if not url:
-            raise ReplicaError(f"no replica for {filename!r}: add ?replica=URL to the file name, "
-                               "map it with litestream_vfs.register(replicas=...), "
-                               "or set LITESTREAM_REPLICA_URL")
-        replica, poller = PROCESS.replica(url, filename.rsplit("/", 1)[-1])
-        cache_dir = param("cache_dir") or PROCESS.settings.cache_dir
-        if cache_dir:
-            replica.attach_disk(PROCESS.disk_cache(cache_dir))
-        txid_text, time_text = param("litestream_txid"), param("litestream_time")
-        target = None
-        if txid_text and not is_latest(txid_text):
-            target = parse_txid(txid_text)
-        elif time_text and not is_latest(time_text):
-            target = replica.state_at(parse_time(time_text)).txid
-        file = ReplicaFile(filename, replica, poller, target)
-        file.verify = verify
-        if param("hydrate") or PROCESS.settings.hydrate_dir:
-            from .hydrate import hydration_path, hydrator_for
-
-            hydrate = hydration_path(replica.storage.url, param("hydrate"), PROCESS.settings.hydrate_dir)
-            if hydrate:
-                file.hydrator = hydrator_for(replica, hydrate, PROCESS.settings.poll_seconds)
-        return file
+        try:
+            return open_file(filename, param)
+        except Exception as exc:
+            raise sqlite_error(exc, filename) from exc
 
     def xAccess(self, pathname: str, flags: int) -> bool:
         return False  # no journal, no WAL, nothing beside a replica
@@ -326,6 +364,63 @@ class LitestreamVFS(apsw.VFS):
 
     def xDelete(self, name: str, syncdir: bool) -> None:
         raise apsw.ReadOnlyError(f"{name}: the litestream VFS never deletes anything")
+
+
+def open_file(filename: str, param: Callable[[str], str | None]) -> ReplicaFile:
+    """A `ReplicaFile` for one open; every option read from the URI stays with this connection."""
+    from .process import PROCESS  # the first open loads the machinery
+
+    url = PROCESS.replica_url_for(filename, param("replica"))
+    if not url:
+        raise ReplicaError(f"no replica for {filename!r}: add ?replica=URL to the file name, "
+                           "map it with litestream_vfs.register(replicas=...), "
+                           "or set LITESTREAM_REPLICA_URL")
+    from .verify import parse_mode
+
+    verify = parse_mode(param("verify")) if param("verify") else None
+    max_lag = parse_seconds("max_lag", param("max_lag"), PROCESS.settings.max_lag)
+    replica, poller = PROCESS.acquire(url, filename.rsplit("/", 1)[-1],
+                                      param("cache_dir") or PROCESS.settings.cache_dir)
+    file: ReplicaFile | None = None
+    try:
+        txid_text, time_text = param("litestream_txid"), param("litestream_time")
+        target = None
+        if txid_text and not is_latest(txid_text):
+            target = parse_txid(txid_text)
+        elif time_text and not is_latest(time_text):
+            target = replica.state_at(parse_time(time_text)).txid
+        hydrate = None
+        if param("hydrate") or PROCESS.settings.hydrate_dir:
+            from .hydrate import hydration_path, hydrator_for, serve_pages_locally
+
+            hydrate = hydration_path(replica.storage.url, param("hydrate"), PROCESS.settings.hydrate_dir)
+            if hydrate:
+                serve_pages_locally(replica)
+        file = ReplicaFile(filename, replica, poller, target, max_lag, verify=verify)
+        if hydrate:
+            file.hydrator = hydrator_for(replica, hydrate, PROCESS.settings.poll_seconds)
+        return file
+    except BaseException:
+        if file is not None:
+            file.xClose()
+        else:
+            PROCESS.release(replica)
+        raise
+
+
+def parse_seconds(name: str, text: str | None, default: float | None) -> float | None:
+    """A non-negative number of seconds from a URI parameter (0 or off: None), else `default`."""
+    if text is None or text == "":
+        return default
+    if text.lower() in ("off", "none"):
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise ReplicaError(f"{name}={text!r} is not a number of seconds") from None
+    if value < 0 or value != value:
+        raise ReplicaError(f"{name}={text!r} must be a number of seconds >= 0")
+    return value or None
 
 
 def file_of(connection: apsw.Connection, schema: str = "main") -> ReplicaFile:

@@ -10,7 +10,6 @@ level-0 files.
 from __future__ import annotations
 
 import collections
-from collections.abc import Callable
 import os
 import shutil
 import threading
@@ -24,6 +23,7 @@ from litestream_vfs.errors import LitestreamVFSError
 from litestream_vfs.process import PROCESS
 from litestream_vfs.storage.base import LEVELS, parse_ltx_name
 from litestream_vfs.vfs import file_of
+from support.compaction import hide, l0_run_covered_by_l1
 from support.replicas import ReplicaFixture, build_replica, run_restore
 from support.truth import ground_truth, table_contents
 
@@ -130,28 +130,6 @@ def replica_copy(file_replica, tmp_path) -> Path:
     root = tmp_path / "replica"
     shutil.copytree(file_replica.url, root, ignore=shutil.ignore_patterns("*.tmp"))
     return root
-
-
-def l0_run_covered_by_l1(root: Path) -> tuple[int, int]:
-    """An L1 file's span [lo, hi] whose every TXID has its own L0 file."""
-    l0 = {parse_ltx_name(p.name) for p in (root / "ltx" / "0").glob("*.ltx")}
-    for path in sorted((root / "ltx" / "1").glob("*.ltx")):
-        lo, hi = parse_ltx_name(path.name)
-        if lo > 1 and all((t, t) in l0 for t in range(lo, hi + 1)) and hi > lo:
-            return lo, hi
-    raise AssertionError(f"no L1 file of {root} has a full run of L0 files")
-
-
-def hide(root: Path, keep: Callable[[int, int, int], bool]) -> dict[Path, Path]:
-    """Move aside every file of level >= 1 for which keep() is false; returns moves to undo."""
-    moved = {}
-    for path in (root / "ltx").glob("*/*.ltx"):
-        level = int(path.parent.name)
-        if level >= 1 and not keep(level, *parse_ltx_name(path.name)):
-            aside = path.with_name(path.name + ".hidden")
-            path.rename(aside)
-            moved[aside] = path
-    return moved
 
 
 def test_deleted_planned_l0_file_is_replanned_from_l1(replica_copy, file_replica):

@@ -88,7 +88,7 @@ def test_bounded_threads_and_nothing_kept_per_database(fleet_replicas):
     result = fleet(fleet_replica.dir_url, "SELECT count(*) FROM items", jobs=jobs,
                    progress=lambda done, total: seen.append(threading.active_count()))
     assert len(seen) == len(fleet_replica.names) + 1  # progress once per database
-    fetch_pool = PROCESS.pool._max_workers
+    fetch_pool = PROCESS.executors.max_threads
     assert max(seen) <= threads_before + jobs + fetch_pool
     assert not [t for t in threading.enumerate() if t.name.startswith(("litestream-fleet", "litestream-poll"))]
     assert len(PROCESS.replicas()) == registry_before

@@ -17,7 +17,7 @@ from pathlib import Path
 import apsw
 import pytest
 
-from litestream_vfs import ltx, replica as replica_module
+from litestream_vfs import filemeta as replica_module, ltx
 from litestream_vfs.cli import main as cli_main
 from litestream_vfs.connect import connect, open_replica
 from litestream_vfs.errors import LitestreamVFSError, LTXError

@@ -34,7 +34,7 @@ def _open_fds() -> int:
 
 
 def _pool_threads() -> int:
-    return sum(1 for t in threading.enumerate() if t.name.startswith("litestream-fetch"))
+    return sum(1 for t in threading.enumerate() if t.name.startswith(("litestream-io", "litestream-tasks", "litestream-prefetch")))
 
 
 def _worker(url: str, env: dict[str, str], truths: dict[int, dict[str, list]], seed: int,
@@ -45,7 +45,8 @@ def _worker(url: str, env: dict[str, str], truths: dict[int, dict[str, list]], s
 
     import litestream_vfs
     from litestream_vfs.connect import connect
-    from litestream_vfs.process import DEFAULT_POLL_SECONDS, WORKERS
+    from litestream_vfs.executors import IO_WORKERS, PREFETCH_WORKERS, TASK_WORKERS
+    from litestream_vfs.process import DEFAULT_POLL_SECONDS
 
     litestream_vfs.register(cache_size=4 * 1024 * 1024)
     baseline_threads, baseline_fds = threading.active_count(), _open_fds()
@@ -83,7 +84,7 @@ def _worker(url: str, env: dict[str, str], truths: dict[int, dict[str, list]], s
         "max_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
         "extra_threads": threading.active_count() - baseline_threads - _pool_threads(),
         "pool_threads": _pool_threads(),
-        "workers": WORKERS,
+        "workers": IO_WORKERS + TASK_WORKERS + PREFETCH_WORKERS,
         "extra_fds": _open_fds() - baseline_fds,
     }
 

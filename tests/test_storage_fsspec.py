@@ -20,7 +20,8 @@ import pytest
 
 from litestream_vfs.errors import ObjectNotFound, ReplicaError, StorageError
 from litestream_vfs.ltx.file import decode_file
-from litestream_vfs.pages import PageCache
+from litestream_vfs.executors import Executors
+from litestream_vfs.pagecache import PageCache
 from litestream_vfs.replica import Replica
 from litestream_vfs.restore import restore
 from litestream_vfs.storage import open_storage, parse_replica_url
@@ -118,8 +119,9 @@ def test_concurrent_ranged_reads(replica, storage):
 
 # -- restoring every state, as Litestream does ----------------------------------------
 def test_restore_matches_litestream_for_every_txid(replica, storage, tmp_path, server_env):
-    with concurrent.futures.ThreadPoolExecutor(8) as pool:
-        rep = Replica(storage, PageCache(64 << 20), pool)
+    executors = Executors(io=8, tasks=4)
+    try:
+        rep = Replica(storage, PageCache(64 << 20), executors)
         states = rep.chains_for().states
         assert list(states) == sorted({o.max_txid for o in replica.ltx_files()})
         assert {txid for _, txid in replica.step_txids} <= set(states)
@@ -128,6 +130,8 @@ def test_restore_matches_litestream_for_every_txid(replica, storage, tmp_path, s
             restore(rep, rep.state(txid), str(ours))
             replica.litestream_restore(theirs, txid)
             assert sha256(ours) == sha256(theirs), f"TXID {txid:016x}"
+    finally:
+        executors.shutdown()
 
 
 def test_vfs_reads_each_step(replica, tmp_path, server_env):

@@ -24,7 +24,8 @@ import pytest
 import litestream_vfs
 from litestream_vfs.errors import ObjectNotFound, ReplicaError, StorageError
 from litestream_vfs.ltx.file import decode_file
-from litestream_vfs.pages import PageCache
+from litestream_vfs.executors import Executors
+from litestream_vfs.pagecache import PageCache
 from litestream_vfs.replica import Replica
 from litestream_vfs.restore import restore
 from litestream_vfs.storage import open_storage, parse_replica_url
@@ -142,8 +143,9 @@ def test_concurrent_reads_share_the_pool(replica, storage):
 
 # -- restoring every state, as Litestream does -----------------------------------
 def test_restore_matches_litestream_for_every_txid(replica, storage, tmp_path):
-    with concurrent.futures.ThreadPoolExecutor(8) as pool:
-        rep = Replica(storage, PageCache(64 << 20), pool)
+    executors = Executors(io=8, tasks=4)
+    try:
+        rep = Replica(storage, PageCache(64 << 20), executors)
         states = rep.chains_for().states
         assert list(states) == sorted({o.max_txid for o in on_disk(replica)})
         assert {txid for _, txid in replica.step_txids} <= set(states)
@@ -155,6 +157,8 @@ def test_restore_matches_litestream_for_every_txid(replica, storage, tmp_path):
         latest = tmp_path / "ours-latest.db"
         restore(rep, rep.latest(), str(latest))
         assert sha256(latest) == sha256(tmp_path / f"litestream-{states[-1]}.db")
+    finally:
+        executors.shutdown()
 
 
 def test_vfs_reads_each_step_through_webdav(replica, tmp_path):

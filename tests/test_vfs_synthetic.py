@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import threading
 from pathlib import Path
 from urllib.parse import quote
 
@@ -19,6 +18,7 @@ import litestream_vfs
 from litestream_vfs import ltx
 from litestream_vfs.timeparse import format_time
 from litestream_vfs.vfs import file_of
+from support.threads import run_threads
 from support.synthetic import sqlite_states, write_replica
 
 STATEMENTS = [
@@ -235,20 +235,16 @@ def test_newest_file_still_uploading_is_skipped_not_trusted(tmp_path):
 def test_threads_reading_different_states_concurrently(tmp_path):
     replica = write_replica(tmp_path / "replica", sqlite_states(tmp_path, 4096, STATEMENTS), 4096)
     expected = {txid: expected_rows(tmp_path, dict(pages), 4096) for txid, pages in replica.states.items()}
-    failures: list[str] = []
 
-    def reader(txid: int) -> None:
+    def reader(txid: int) -> list[str]:
         connection = connect(replica.root, litestream_txid=f"{txid:x}")
-        for _ in range(20):
-            if rows(connection) != expected[txid]:
-                failures.append(f"TXID {txid}")
+        try:
+            return [f"TXID {txid}" for _ in range(20) if rows(connection) != expected[txid]]
+        finally:
+            connection.close()
 
-    threads = [threading.Thread(target=reader, args=(txid,)) for txid in replica.states for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert failures == []
+    results = run_threads([lambda txid=txid: reader(txid) for txid in replica.states for _ in range(2)])
+    assert [failure for found in results for failure in found] == []
 
 
 @pytest.mark.parametrize("url, message", [

@@ -18,12 +18,17 @@ _LTX_NAME = re.compile(r"^([0-9a-f]{16})-([0-9a-f]{16})\.ltx$")
 
 @dataclass(frozen=True, order=True)
 class LtxObject:
-    """One LTX file in a replica: where it is, which TXIDs it spans, its size."""
+    """One LTX file in a replica: where it is, which TXIDs it spans, its size.
+
+    The size is part of its equality: a file listed again with another size
+    (an upload that was still in progress, a replica re-created at the same
+    URL) is another file, and nothing cached for the old one applies to it.
+    """
 
     level: int
     min_txid: int
     max_txid: int
-    size: int = field(compare=False)
+    size: int
 
     @property
     def name(self) -> str:

@@ -1,0 +1,50 @@
+"""The process-wide cache of decoded pages, bounded in bytes.
+
+Keys are (file identity, frame offset): LTX files never change, and a file's
+identity includes its size and trailer checksum, so a cached page is never
+stale and never another replica's, whatever state asks for it.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from cachetools import LRUCache
+
+
+class PageCache:
+    """An LRU of decoded pages bounded in bytes, safe across threads."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self._lock = threading.Lock()
+        self._cache: LRUCache[tuple[str, int], bytes] = LRUCache(maxsize=max(max_bytes, 1), getsizeof=len)
+
+    @property
+    def max_bytes(self) -> int:
+        return int(self._cache.maxsize)
+
+    def get(self, key: tuple[str, int]) -> bytes | None:
+        with self._lock:
+            return self._cache.get(key)
+
+    def put(self, key: tuple[str, int], page: bytes) -> None:
+        with self._lock:
+            if len(page) <= self._cache.maxsize:
+                self._cache[key] = page
+
+    def resize(self, max_bytes: int) -> None:
+        with self._lock:
+            old = self._cache
+            self._cache = LRUCache(maxsize=max(max_bytes, 1), getsizeof=len)
+            for key in list(old.keys())[-len(old):]:
+                if self._cache.currsize + len(old[key]) <= self._cache.maxsize:
+                    self._cache[key] = old[key]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._cache.clear()
+
+    @property
+    def current_bytes(self) -> int:
+        with self._lock:
+            return int(self._cache.currsize)

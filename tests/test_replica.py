@@ -1,0 +1,125 @@
+"""The replica's states under a changing listing: real Litestream files, vanishing as compaction does."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import apsw
+import pytest
+
+from litestream_vfs.connect import connect
+from litestream_vfs.errors import LitestreamVFSError
+from litestream_vfs.executors import Executors
+from litestream_vfs.filemeta import WHOLE_FILE_LIMIT
+from litestream_vfs.pagecache import PageCache
+from litestream_vfs.process import PROCESS
+from litestream_vfs.replica import Replica
+from litestream_vfs.restore import restore
+from litestream_vfs.storage.file import FileStorage
+from litestream_vfs.validate import validate
+from support.compaction import hide, l0_run_covered_by_l1
+from support.many_files import ManyFiles, build_many_large_l0
+from support.replicas import run_restore
+from support.threads import run_threads
+from support.truth import ground_truth, table_contents
+
+
+@pytest.fixture
+def replica_copy(file_replica, tmp_path) -> Path:
+    """A private copy of the stable file replica (tests delete files from it)."""
+    root = tmp_path / "replica"
+    shutil.copytree(file_replica.url, root, ignore=shutil.ignore_patterns("*.tmp"))
+    return root
+
+
+def hide_compacted_from(root: Path, lo: int) -> dict[Path, Path]:
+    """Move aside every file of level >= 1 that ends at or after `lo` (so plans use L0 files)."""
+    return hide(root, lambda level, a, b: b < lo)
+
+
+def test_pinned_state_reads_after_a_listing_dropped_its_file(replica_copy, file_replica):
+    """Issue 14, item 1: pin a state planned from L0 files; compaction's L1 file appears and
+    retention deletes an L0 input; a new listing runs (another connection, the poller); the
+    page cache evicts. The next query must re-plan from L1, never raise a raw KeyError."""
+    lo, hi = l0_run_covered_by_l1(replica_copy)
+    moved = hide_compacted_from(replica_copy, lo)
+    pinned = connect(str(replica_copy), txid=f"{hi:016x}")
+    replica = PROCESS.replica(str(replica_copy), None)[0]
+    state = replica.state(hi)
+    assert [o.level for o in state.plan if o.min_txid >= lo] == [0] * (hi - lo + 1)
+    # A file of the run that holds pages but not page 1: the first query reads page 1 only.
+    victim = next(m.obj for m in replica.metas(state.plan) if m.obj.min_txid >= lo and 1 not in m.tail.index
+                  and m.tail.index)
+    assert pinned.execute("PRAGMA page_count").fetchall() == [(state.commit,)]
+    for aside, path in moved.items():  # compaction's output appears...
+        aside.rename(path)
+    os.unlink(replica_copy / "ltx" / "0" / victim.name)  # ...retention deletes an input...
+    replica.refresh()  # ...a listing runs...
+    PROCESS.cache.clear()  # ...and the pages are evicted
+    truth = ground_truth(file_replica.restore(hi))
+    assert table_contents(pinned) == truth
+    assert pinned.execute("PRAGMA litestream_txid").fetchall() == [(f"{hi:016x}",)]
+    pinned.close()
+
+
+def test_metas_of_files_gone_from_the_listing_still_answer(replica_copy):
+    """`metas()` returns what it loaded even when a listing pruned those files meanwhile."""
+    lo, hi = l0_run_covered_by_l1(replica_copy)
+    hide_compacted_from(replica_copy, lo)
+    replica = PROCESS.replica(str(replica_copy), None)[0]
+    plan = replica.chains_for().plan(hi)
+    os.unlink(replica_copy / "ltx" / "0" / plan[0].name if plan[0].level == 0 else
+              replica_copy / "ltx" / "0" / plan[-1].name)
+    metas = replica.metas(plan[:-1])  # loads (the deleted one may already be gone: fine if cached)
+    replica.refresh()  # prunes the deleted file from the store
+    again = replica.metas(plan[:-1][-1:])
+    assert [m.obj for m in metas] == list(plan[:-1]) and again[0].obj == plan[-2]
+
+
+def test_state_gone_entirely_is_one_clear_error_through_sqlite(replica_copy):
+    """No cover for the vanished file: an apsw error naming the state, never a raw exception."""
+    replica = PROCESS.replica(str(replica_copy), None)[0]
+    chains = replica.chains_for()
+    ends = {o.max_txid for o in replica.files if o.level >= 1}
+    txid = next(t for t in reversed(chains.states) if t not in ends and chains.plan(t)[-1].level == 0)
+    connection = connect(str(replica_copy), txid=f"{txid:016x}")  # planned (indexes loaded), nothing read
+    os.unlink(replica_copy / "ltx" / "0" / chains.plan(txid)[-1].name)
+    replica.refresh()
+    PROCESS.cache.clear()
+    with pytest.raises(apsw.Error, match=f"TXID {txid:016x} is not a restorable state") as caught:
+        connection.execute("PRAGMA integrity_check").fetchall()  # every page: the deleted file's too
+    assert isinstance(caught.value, LitestreamVFSError)  # also catchable as our own error
+    connection.close()
+
+
+# -- many large files in one plan, small pools (issue 14, items 2 and 9) -----------------
+LARGE_FILES = 40
+
+
+@pytest.fixture(scope="module")
+def many_files(tmp_path_factory) -> ManyFiles:
+    return build_many_large_l0(tmp_path_factory.mktemp("many"), LARGE_FILES)
+
+
+def test_a_plan_of_many_large_files_loads_with_small_pools(many_files, tmp_path):
+    """Loading ≥ 40 large indexes at once used to deadlock a pool smaller than the file count:
+    each index load waited, on a pool thread, for its header read queued on the same pool."""
+    executors = Executors(io=2, tasks=2, prefetch=1)
+    replica = Replica(FileStorage(many_files.url), PageCache(8 << 20), executors)
+    try:
+        plan = replica.chains_for().plan(many_files.txids[-1])
+        large = [o for o in plan if o.size > WHOLE_FILE_LIMIT]
+        assert len(large) >= LARGE_FILES, [o.size for o in plan]
+        state, = run_threads([lambda: replica.latest()], timeout=60)
+        assert state.txid == many_files.txids[-1] and len(state.metas) == len(plan)
+        out = tmp_path / "ours.db"
+        run_threads([lambda: restore(replica, state, str(out))], timeout=120)
+        truth = tmp_path / "truth.db"
+        run_restore(many_files.binary, many_files.litestream_url, truth, {}, state.txid)
+        assert ground_truth(out) == ground_truth(truth)
+        report, = run_threads([lambda: validate(replica)], timeout=120)
+        assert report.ok and report.files_checked == len(plan)
+    finally:
+        assert executors.shutdown(10) == []
