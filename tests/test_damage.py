@@ -20,7 +20,7 @@ from typing import Callable
 import apsw
 import pytest
 
-from litestream_vfs import replica as replica_module
+from litestream_vfs import filemeta as replica_module
 from litestream_vfs.cli import main as cli_main
 from litestream_vfs.connect import connect, open_replica
 from litestream_vfs.damage import Damage, identity

@@ -12,7 +12,7 @@ import pytest
 from litestream_vfs.connect import connect
 from litestream_vfs.errors import LitestreamVFSError
 from litestream_vfs.executors import Executors
-from litestream_vfs.filemeta import WHOLE_FILE_LIMIT
+from litestream_vfs import filemeta
 from litestream_vfs.pagecache import PageCache
 from litestream_vfs.process import PROCESS
 from litestream_vfs.replica import Replica
@@ -103,14 +103,15 @@ def many_files(tmp_path_factory) -> ManyFiles:
     return build_many_large_l0(tmp_path_factory.mktemp("many"), LARGE_FILES)
 
 
-def test_a_plan_of_many_large_files_loads_with_small_pools(many_files, tmp_path):
+def test_a_plan_of_many_large_files_loads_with_small_pools(many_files, tmp_path, monkeypatch):
     """Loading ≥ 40 large indexes at once used to deadlock a pool smaller than the file count:
     each index load waited, on a pool thread, for its header read queued on the same pool."""
+    monkeypatch.setattr(filemeta, "WHOLE_FILE_LIMIT", 256 * 1024)  # ~300 KB files: read by ranges
     executors = Executors(io=2, tasks=2, prefetch=1)
     replica = Replica(FileStorage(many_files.url), PageCache(8 << 20), executors)
     try:
         plan = replica.chains_for().plan(many_files.txids[-1])
-        large = [o for o in plan if o.size > WHOLE_FILE_LIMIT]
+        large = [o for o in plan if o.size > filemeta.WHOLE_FILE_LIMIT]
         assert len(large) >= LARGE_FILES, [o.size for o in plan]
         state, = run_threads([lambda: replica.latest()], timeout=60)
         assert state.txid == many_files.txids[-1] and len(state.metas) == len(plan)

@@ -20,7 +20,7 @@ from pathlib import Path
 import apsw
 import pytest
 
-from litestream_vfs import replica as replica_module, restore as restore_module
+from litestream_vfs import filemeta as replica_module, restore as restore_module
 from litestream_vfs.cli import main as cli_main
 from litestream_vfs.connect import connect, open_replica
 from litestream_vfs.errors import LitestreamVFSError, ReplicaError
@@ -173,8 +173,8 @@ def test_full_verifies_every_file_once_and_remembers_it_in_cache_dir(file_replic
 #: A second process: the same limits as the test, verify=full, every table read; prints its stats.
 ANOTHER_PROCESS = """
 import json, sys
-from litestream_vfs import replica, restore
-replica.WHOLE_FILE_LIMIT, restore.CHUNK_BYTES = 64 * 1024, 64 * 1024
+from litestream_vfs import filemeta, restore
+filemeta.WHOLE_FILE_LIMIT, restore.CHUNK_BYTES = 64 * 1024, 64 * 1024
 from litestream_vfs.connect import connect
 db = connect(sys.argv[1], params={"verify": "full", "cache_dir": sys.argv[2]})
 for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall():
