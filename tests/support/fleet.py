@@ -33,7 +33,9 @@ from .seaweed import SeaweedFS, stop_process_group
 
 #: The damaged replica (a copy of the first tenant's, one byte flipped in each file).
 CORRUPT = "zz-corrupt.db"
+#: Seconds to wait for Litestream to ship a round: a base plus a little per database.
 _SHIP_TIMEOUT = 60.0
+_SHIP_TIMEOUT_PER_DATABASE = 0.25
 _QUIET = 1.0  # seconds with no new object: Litestream is idle
 
 
@@ -149,8 +151,9 @@ def newest_per_database(location: ReplicaLocation) -> dict[str, int]:
     return newest
 
 
-def _wait_until(condition: Callable[[], bool], what: str, proc: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + _SHIP_TIMEOUT
+def _wait_until(condition: Callable[[], bool], what: str, proc: subprocess.Popen, log: Path,
+                timeout: float) -> None:
+    deadline = time.monotonic() + timeout
     while not condition():
         if proc.poll() is not None or time.monotonic() > deadline:
             raise RuntimeError(f"waiting for {what}: litestream exit code {proc.poll()}; log tail:\n"
@@ -159,9 +162,9 @@ def _wait_until(condition: Callable[[], bool], what: str, proc: subprocess.Popen
 
 
 def _settled(locations: Sequence[ReplicaLocation], wanted: Callable[[ReplicaLocation, dict[str, int]], bool],
-             what: str, proc: subprocess.Popen, log: Path) -> list[dict[str, int]]:
+             what: str, proc: subprocess.Popen, log: Path, timeout: float) -> list[dict[str, int]]:
     """Wait until every location has what is wanted and then nothing new for a while."""
-    _wait_until(lambda: all(wanted(loc, newest_per_database(loc)) for loc in locations), what, proc, log)
+    _wait_until(lambda: all(wanted(loc, newest_per_database(loc)) for loc in locations), what, proc, log, timeout)
     seen = [newest_per_database(loc) for loc in locations]
     while True:
         time.sleep(_QUIET)
@@ -181,15 +184,17 @@ def fleet_config(entries: Sequence[tuple[Path, str]]) -> str:
     return f"levels:\n{levels}snapshot:\n  interval: 1h\n  retention: 24h\ndbs:\n{dbs}"
 
 
-def build_fleet(workdir: Path, count: int, server: SeaweedFS | None = None,
-                version: str = "0.5.17") -> dict[str, FleetReplica]:
-    """Replicate `count` tenants to a directory (and to S3 when `server` is given); backend -> fleet."""
+def build_fleet(workdir: Path, count: int, server: SeaweedFS | None = None, version: str = "0.5.17", *,
+                to_directory: bool = True, corrupt: bool = True) -> dict[str, FleetReplica]:
+    """Replicate `count` tenants to a directory (unless not `to_directory`) and to S3 when `server` is
+    given, adding the CORRUPT replica unless told not to; backend -> fleet."""
     workdir.mkdir(parents=True, exist_ok=True)
     names = tuple(sorted(tenant_name(i) for i in range(count)))
     backends: dict[str, tuple[Path, str, str, ReplicaLocation, dict[str, str]]] = {}
-    file_dir = workdir / "replica-file"
-    backends["file"] = (workdir / "source-file", f"file://{file_dir}", f"{file_dir}/",
-                        ReplicaLocation("file", str(file_dir)), {})
+    if to_directory:
+        file_dir = workdir / "replica-file"
+        backends["file"] = (workdir / "source-file", f"file://{file_dir}", f"{file_dir}/",
+                            ReplicaLocation("file", str(file_dir)), {})
     if server is not None:
         prefix = f"{workdir.name}/fleet"
         url = server.s3_url(prefix)
@@ -205,13 +210,14 @@ def build_fleet(workdir: Path, count: int, server: SeaweedFS | None = None,
     config.write_text(fleet_config([(source, url) for source, url, *_ in backends.values()]))
     log = workdir / "replicate.log"
     locations = [entry[3] for entry in backends.values()]
+    timeout = _SHIP_TIMEOUT + _SHIP_TIMEOUT_PER_DATABASE * count
     with open(log, "wb") as out:
         proc = subprocess.Popen([str(binary), "replicate", "-config", str(config)], stdout=out,
                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=child_env(env),
                                 start_new_session=True)
         try:
             first = _settled(locations, lambda loc, newest: set(names) <= set(newest),
-                             f"round one of {count} tenants", proc, log)
+                             f"round one of {count} tenants", proc, log, timeout)
             time.sleep(0.5)
             between = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
             time.sleep(0.5)
@@ -219,12 +225,13 @@ def build_fleet(workdir: Path, count: int, server: SeaweedFS | None = None,
                        for i in range(count) if write_round_two(source / tenant_name(i), i)}
             shipped = dict(zip((id(loc) for loc in locations), first))
             _settled(locations, lambda loc, newest: all(newest.get(n, 0) > shipped[id(loc)][n] for n in changed),
-                     "round two", proc, log)
+                     "round two", proc, log, timeout)
         finally:
             stop_process_group(proc)
     fleets = {}
     for backend, (_, _, dir_url, location, creds) in backends.items():
-        _add_corrupt_copy(location, names[0])
+        if corrupt:
+            _add_corrupt_copy(location, names[0])
         fleets[backend] = FleetReplica(backend, dir_url, creds, names, between, first[locations.index(location)],
                                        binary, workdir / backend, location)
     return fleets
