@@ -59,15 +59,33 @@ class ObservedConnection:
         self.file = file_of(self.connection)
         self._noting = _NotingReplica(self.file.replica)
         self.file.replica = self._noting
+        self._at: int | None = None
+        #: The pages the last query read: where the next state's query most likely goes too.
+        self._last: set[int] = set()
+
+    def move(self, txid: int) -> State:
+        """Go to state `txid`, reading there in one batched round the pages the last query read.
+
+        A query at a neighbouring state mostly follows the same b-tree path; read
+        together, those pages cost one round trip instead of one per level.
+        """
+        self.connection.pragma("litestream_txid", format_txid(txid))
+        state: State = self.file.state
+        if self._at != txid and self._last:
+            self._noting._replica.read_pages(state, sorted(p for p in self._last if p <= state.commit),
+                                             self.file.charge)
+        self._at = txid
+        return state
 
     def run(self, txid: int, sql: str, params: Sequence[Any] = ()) -> Observation:
         """The rows of `sql` at state `txid` (one read transaction) and the pages it read."""
-        self.connection.pragma("litestream_txid", format_txid(txid))
+        state = self.move(txid)
         self._noting.pages = set()
         columns, rows = _query(self.connection, sql, params)
         if not self._noting.pages:
             raise ReplicaError("could not observe which pages a query read (none went through the replica)")
-        return Observation(self.file.state, tuple(columns), rows, self._noting.pages | {1})
+        self._last = self._noting.pages | {1}
+        return Observation(state, tuple(columns), rows, set(self._last))
 
     def close(self) -> None:
         self.file.replica = self._noting._replica

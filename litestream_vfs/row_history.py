@@ -64,7 +64,7 @@ class RowReader(ObservedConnection):
 
     def row_at(self, txid: int) -> tuple[Row | None, Observation]:
         self.read_at.append(txid)
-        self.connection.pragma("litestream_txid", format_txid(txid))
+        self.move(txid)
         shape = table_shape(self.connection, "main", self.table)
         if shape is None:  # no table: only the schema can bring it back
             return None, self.run(txid, "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?", (self.table,))
