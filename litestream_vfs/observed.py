@@ -81,7 +81,10 @@ class ObservedConnection:
         """The rows of `sql` at state `txid` (one read transaction) and the pages it read."""
         state = self.move(txid)
         self._noting.pages = set()
-        columns, rows = _query(self.connection, sql, params)
+        try:
+            columns, rows = _query(self.connection, sql, params)
+        except apsw.SQLError as exc:  # e.g. no such table: say at which state
+            raise apsw.SQLError(f"at {state.describe()}: {exc}") from None
         if not self._noting.pages:
             raise ReplicaError("could not observe which pages a query read (none went through the replica)")
         self._last = self._noting.pages | {1}

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from .connect import open_replica
+from .errors import ReplicaError
 from .observed import Observation, ObservedConnection
 from .page_watch import PageWatch
 from .state_range import states_between
@@ -61,6 +62,9 @@ class RowReader(ObservedConnection):
         self.table = table
         self.key = key
         self.read_at = read_at
+        #: Whether any state read had the table (a schema change is always read, so if none
+        #: had it, no state in between did).
+        self.found_table = False
 
     def row_at(self, txid: int) -> tuple[Row | None, Observation]:
         self.read_at.append(txid)
@@ -68,6 +72,7 @@ class RowReader(ObservedConnection):
         shape = table_shape(self.connection, "main", self.table)
         if shape is None:  # no table: only the schema can bring it back
             return None, self.run(txid, "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?", (self.table,))
+        self.found_table = True
         seen = self.run(txid, f"SELECT * FROM main.{quote(self.table)} WHERE {shape.where()}",
                         key_values(shape, self.key))
         return (dict(zip(seen.columns, seen.rows[0])) if seen.rows else None), seen
@@ -98,6 +103,9 @@ class RowHistory:
                     change = "inserted" if row is None else "deleted" if now is None else "updated"
                     versions.append(RowVersion(seen.state.txid, seen.state.timestamp, change, now, touch.since))
                 row = now
+            if not reader.found_table:
+                raise ReplicaError(f"no table {self.table!r} in any state from TXID {format_txid(self.states[0])} "
+                                   f"to TXID {format_txid(self.states[-1])}")
         return versions
 
 

@@ -55,3 +55,8 @@ def test_bisect_is_public_and_bounded_by_until(incident_replica: IncidentReplica
     found = litestream_vfs.bisect(incident_replica.url, sql, since=incident_replica.step("rename artist"),
                                   until=until)
     assert found.txid is None and found.before == [{"Name": "Metallica (renamed)"}]
+
+
+def test_bisect_names_the_state_where_the_query_fails(incident_replica: IncidentReplica) -> None:
+    with pytest.raises(apsw.SQLError, match="at TXID 0000000000000001 .*no such table: stock"):
+        bisect(incident_replica.url, "SELECT count(*) FROM stock", since=incident_replica.step("initial"))

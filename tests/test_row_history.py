@@ -81,3 +81,16 @@ def test_blame_between_two_states(incident_replica: IncidentReplica) -> None:
         (since, "present"), (incident_replica.step("sell out"), "deleted"), (until, "inserted")]
     assert versions[0].to_json()["row"] == {"sku": "sku-010", "store": 2, "qty": 33, "note": "initial stock 32"}
     assert json.loads(json.dumps([v.to_json() for v in versions]))[-1]["change"] == "inserted"
+
+
+def test_blame_of_a_table_that_never_existed_names_it(incident_replica: IncidentReplica) -> None:
+    from litestream_vfs.errors import ReplicaError
+
+    with pytest.raises(ReplicaError, match="no table 'stocks' in any state"):
+        RowHistory(incident_replica.url, "stocks", "1").versions()
+    with pytest.raises(ReplicaError, match="no table 'stock' in any state from TXID 0000000000000001 to TXID "
+                                           "0000000000000001"):
+        RowHistory(incident_replica.url, "stock", '{"sku": "sku-010", "store": 2}',
+                   until=incident_replica.step("initial")).versions()
+    only = RowHistory(incident_replica.url, "Artist", 50, until=incident_replica.step("initial")).versions()
+    assert [(v.change, v.row) for v in only] == [("present", {"ArtistId": 50, "Name": "Metallica"})]
