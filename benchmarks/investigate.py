@@ -2,7 +2,7 @@
 against the naive way, through a proxy adding 20 ms per request.
 
     python benchmarks/investigate.py [--states 120] [--latency-ms 20] [--events-mb 100]
-                                     [--results-dir DIR] [--report REPORT.md]
+                                     [--verify auto|full|ranges ...] [--results-dir DIR] [--report REPORT.md]
 
 The events database (benchmarks/datasets.py) is shipped to SeaweedFS by the real
 `litestream replicate` (L1/L2 compaction on) while --states small transactions
@@ -96,9 +96,11 @@ def ship(workdir: Path, server: SeaweedFS, megabytes: int, states: int) -> tuple
 
 
 # -- one measurement, in a child process ---------------------------------------------------
-def child(operation: str, url: str, facts: dict) -> dict:
-    """Run one operation cold; return its result summary and seconds."""
+def child(operation: str, url: str, facts: dict, verify: str) -> dict:
+    """Run one operation cold under `verify` (verify.py); return its result summary and seconds."""
     import litestream_vfs
+
+    litestream_vfs.register(verify=verify)
     from litestream_vfs.connect import connect, open_replica
     from litestream_vfs.rowdiff import merge, rows_in
     from litestream_vfs.tablekey import table_shape
@@ -155,10 +157,10 @@ def _uri(url: str, txid: int) -> str:
     return replica_uri(url, txid=format_txid(txid))
 
 
-def measure(proxy: Proxy, server: SeaweedFS, url: str, operation: str, facts: dict) -> dict:
+def measure(proxy: Proxy, server: SeaweedFS, url: str, operation: str, facts: dict, verify: str) -> dict:
     proxy.reset()
     began = time.monotonic()
-    done = subprocess.run([sys.executable, __file__, "--child", operation, "--url", url,
+    done = subprocess.run([sys.executable, __file__, "--child", operation, "--url", url, "--verify", verify,
                            "--facts", json.dumps(facts)], env=child_env(server.credentials_env()),
                           capture_output=True, text=True, timeout=1800, check=False)
     if done.returncode != 0:
@@ -172,15 +174,19 @@ def measure(proxy: Proxy, server: SeaweedFS, url: str, operation: str, facts: di
 
 # -- the report -----------------------------------------------------------------------------
 def report(results: dict) -> str:
-    facts, runs, latency = results["facts"], results["runs"], results["latency_ms"]
+    facts, latency = results["facts"], results["latency_ms"]
     rows = []
-    for ours, naive, what in (("blame", "blame-naive", f"blame of one row over {runs['blame']['result']['states']} states"),
-                              ("bisect", "bisect-naive", "bisect of a count over the same states"),
-                              ("diff", "diff-naive", f"diff of 2 neighbouring states ({runs['diff']['result']['rows']} rows)")):
-        a, b = runs[ours], runs[naive]
-        rows.append(f"| {what} | {a['requests']} ({a['GET']} GET, {a['LIST']} LIST) | {a['waves']} | "
-                    f"{a['seconds']:.2f} s | {b['requests']} ({b['GET']} GET, {b['LIST']} LIST) | {b['waves']} | "
-                    f"{b['seconds']:.2f} s | {b['seconds'] / max(a['seconds'], 1e-9):.1f}x |")
+    for mode, runs in results["runs"].items():
+        for ours, naive, what in (
+                ("blame", "blame-naive", f"blame of one row over {runs['blame']['result']['states']} states"),
+                ("bisect", "bisect-naive", "bisect of a count over the same states"),
+                ("diff", "diff-naive", f"diff of 2 neighbouring states ({runs['diff']['result']['rows']} rows)")):
+            a, b = runs[ours], runs[naive]
+            rows.append(f"| {what} | {mode} | {a['requests']} ({a['GET']} GET) | {a['waves']} | "
+                        f"{a['bytes'] / 1e6:.1f} MB | {a['seconds']:.2f} s | {b['requests']} ({b['GET']} GET) | "
+                        f"{b['waves']} | {b['bytes'] / 1e6:.1f} MB | {b['seconds']:.2f} s | "
+                        f"{b['seconds'] / max(a['seconds'], 1e-9):.1f}x |")
+    runs = next(iter(results["runs"].values()))
     return "\n".join([
         SECTION, "",
         f"Measured by `python benchmarks/investigate.py` ({results['started']}; {latency:g} ms per request "
@@ -189,9 +195,12 @@ def report(results: dict) -> str:
         f"updates; the known row changes every {KNOWN_ROW_EVERY}th, a marker row at transaction "
         f"{facts['marker_step']}. Each run is cold, in its own process. Naive: blame opens every state "
         "and reads the row; bisect queries every state in turn until the answer changes; diff scans the "
-        "table in both states and merge-joins every row.", "",
-        "| work | ours: requests | waves | time | naive: requests | waves | time | speed-up |",
-        "|---|---|---|---|---|---|---|---|",
+        "table in both states and merge-joins every row. `verify`: the package's default `auto` checks "
+        "every file's checksum, large ones (the 100 MB snapshot) by a background pass that streams the "
+        "whole file, which dominates bytes and adds requests; `ranges` trusts frame checks only, showing "
+        "what each way itself reads. Requests include one LIST.", "",
+        "| work | verify | ours: requests | waves | bytes | time | naive: requests | waves | bytes | time | speed-up |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
         *rows, "",
         f"Both ways agree: blame finds {len(runs['blame']['result']['versions'])} versions "
         f"(naive: {len(runs['blame-naive']['result']['versions'])}); bisect finds TXID "
@@ -207,12 +216,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--events-mb", type=int, default=100)
     parser.add_argument("--results-dir", type=Path, default=HERE / "results")
     parser.add_argument("--report", type=Path, default=HERE / "REPORT.md", help="report whose section to update")
+    parser.add_argument("--verify", action="append", choices=("auto", "full", "ranges"),
+                        help="verify mode(s) to measure (default: auto and ranges)")
     parser.add_argument("--child")
     parser.add_argument("--url")
     parser.add_argument("--facts")
     args = parser.parse_args(argv)
     if args.child:
-        print(json.dumps(child(args.child, args.url, json.loads(args.facts))))
+        print(json.dumps(child(args.child, args.url, json.loads(args.facts), args.verify[0])))
         return
     began = datetime.now(timezone.utc)
     workdir = Path(tempfile.mkdtemp(prefix="litestream-vfs-investigate-"))
@@ -226,10 +237,11 @@ def main(argv: Sequence[str] | None = None) -> None:
             proxy = stack.enter_context(Proxy(server.endpoint_url, latency=args.latency_ms / 1000))
             url = (f"s3://{server.bucket}/{prefix}?endpoint={proxy.url}&region={server.region}"
                    "&forcePathStyle=true")
-            runs = {}
-            for operation in OPERATIONS:
-                runs[operation] = measure(proxy, server, url, operation, facts)
-                print(operation, json.dumps(runs[operation]), flush=True)
+            runs: dict[str, dict] = {}
+            for mode in args.verify or ["auto", "ranges"]:
+                for operation in OPERATIONS:
+                    runs.setdefault(mode, {})[operation] = measure(proxy, server, url, operation, facts, mode)
+                    print(mode, operation, json.dumps(runs[mode][operation]), flush=True)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     results = {"started": began.isoformat(timespec="seconds"), "latency_ms": args.latency_ms,

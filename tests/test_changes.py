@@ -8,7 +8,6 @@ import json
 from pathlib import Path
 
 import apsw
-import pytest
 from support.replicas import ReplicaFixture
 
 import litestream_vfs
