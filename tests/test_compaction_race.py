@@ -25,44 +25,10 @@ from litestream_vfs.storage.base import LEVELS, parse_ltx_name
 from litestream_vfs.vfs import file_of
 from support.compaction import hide, l0_run_covered_by_l1
 from support.replicas import ReplicaFixture, build_replica, run_restore
+from support.shadow import Shadow
 from support.truth import ground_truth, table_contents
 
 RETENTION = {"l0-retention": "1s", "l0-retention-check-interval": "1s"}
-
-
-class Shadow:
-    """Hard links of every LTX file that ever appeared under `source`/ltx."""
-
-    def __init__(self, source: Path, target: Path) -> None:
-        self.source, self.target = source, target
-        self.seen: set[Path] = set()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="shadow", daemon=True)
-
-    def sync(self) -> None:
-        for path in (self.source / "ltx").glob("*/*.ltx"):
-            relative = path.relative_to(self.source)
-            if relative in self.seen:
-                continue
-            (self.target / relative).parent.mkdir(parents=True, exist_ok=True)
-            try:
-                os.link(path, self.target / relative)
-            except FileNotFoundError:
-                continue  # deleted between glob and link: it was seen by an earlier sync
-            self.seen.add(relative)
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.05):
-            self.sync()
-
-    def __enter__(self) -> Shadow:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.sync()
 
 
 def read_state(connection: apsw.Connection) -> tuple[int, dict[str, list]]:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
 from .binaries import litestream_binary
-from .replicas import child_env, replicate_config
+from .replicas import LEVEL_INTERVALS, child_env, replicate_config
 from .seaweed import stop_process_group
 from .workload import prepare_database
 
@@ -28,12 +28,13 @@ class LiveReplica:
 
 @contextmanager
 def live_replication(workdir: Path, version: str = "0.5.17",
-                     settings: Mapping[str, str] = MappingProxyType({})) -> Iterator[LiveReplica]:
+                     settings: Mapping[str, str] = MappingProxyType({}),
+                     level_intervals: Sequence[str] = LEVEL_INTERVALS) -> Iterator[LiveReplica]:
     """Replicate a WAL-mode Chinook copy to `workdir/replica` until the block exits."""
     db_path, replica_dir = workdir / "live.db", workdir / "replica"
     prepare_database(db_path)
     config = workdir / "litestream.yml"
-    config.write_text(replicate_config(db_path, f"file://{replica_dir}", settings))
+    config.write_text(replicate_config(db_path, f"file://{replica_dir}", settings, level_intervals))
     binary = litestream_binary(version)
     with open(workdir / "replicate.log", "wb") as log:
         proc = subprocess.Popen([str(binary), "replicate", "-config", str(config)], stdout=log,

@@ -163,13 +163,15 @@ def child_env(extra: dict[str, str]) -> dict[str, str]:
 
 
 def replicate_config(db_path: Path, replica_url: str,
-                     settings: Mapping[str, str] = MappingProxyType({})) -> str:
+                     settings: Mapping[str, str] = MappingProxyType({}),
+                     level_intervals: Sequence[str] = LEVEL_INTERVALS) -> str:
     """Litestream YAML: one database, one replica, fast sync and compaction.
 
     `settings` adds top-level scalars, e.g. {"l0-retention": "1s",
-    "l0-retention-check-interval": "1s"} to have compacted L0 files deleted.
+    "l0-retention-check-interval": "1s"} to have compacted L0 files deleted;
+    `level_intervals` are the compaction intervals of levels 1, 2, ...
     """
-    levels = "".join(f"  - interval: {interval}\n" for interval in LEVEL_INTERVALS)
+    levels = "".join(f"  - interval: {interval}\n" for interval in level_intervals)
     extra = "".join(f"{key}: {value}\n" for key, value in settings.items())
     return (f"{extra}levels:\n{levels}"
             "snapshot:\n  interval: 1h\n  retention: 24h\n"
