@@ -4,7 +4,8 @@
 
 Runs tests/support/soak.py (the same soak as `pytest -m slow tests/test_soak_live.py`)
 and writes benchmarks/results/soak-<UTC time>.json: every figure, the pass
-criteria that failed (none when it passed), the RSS curve and the commit measured.
+criteria that failed (none when it passed), the RSS curve, the commit measured
+and the newest `main` commit it contains.
 Exit status 0 when the soak passed.
 """
 
@@ -31,6 +32,12 @@ def commit() -> str:
     return git("rev-parse", "--short", "HEAD") + ("+dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
 
 
+def main_commit() -> str:
+    """The newest commit of `main` that the checked-out code contains."""
+    return subprocess.run(["git", "-C", str(HERE.parent), "merge-base", "HEAD", "main"], capture_output=True,
+                          text=True, check=False).stdout.strip()[:7]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=30.0)
@@ -45,7 +52,7 @@ def main() -> int:
         workdir.mkdir(parents=True, exist_ok=True)
         result = run_soak(workdir, args.minutes * 60)
     failures = result.failures()
-    record = {"started": started, "commit": measured, "passed": not failures, "failures": failures,
+    record = {"started": started, "commit": measured, "main": main_commit(), "passed": not failures, "failures": failures,
               **asdict(result)}
     out = HERE / "results" / f"soak-{started}.json"
     out.parent.mkdir(exist_ok=True)
