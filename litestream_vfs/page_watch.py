@@ -46,8 +46,10 @@ class PageWatch:
         self.replica = replica
         self.states = list(states)
         self._index = {t: i for i, t in enumerate(self.states)}
-        self._files = sorted((o for o in replica.files if o.max_txid in self._index and o.min_txid > 1),
-                             key=lambda o: (o.min_txid, -o.max_txid))
+        self._files = [o for o in replica.files if o.max_txid in self._index and o.min_txid > 1]
+        self._starting: dict[int, list[LtxObject]] = {}  # min_txid -> files, for a quick tiling
+        for obj in self._files:
+            self._starting.setdefault(obj.min_txid, []).append(obj)
         #: Indexes fetched to answer so far (coarse and fine).
         self.files_read: set[LtxObject] = set()
 
@@ -85,15 +87,17 @@ class PageWatch:
         A file starting right after the cursor is preferred; otherwise one that
         starts earlier and ends later (its index is a superset of what changed).
         """
-        usable = [o for o in self._files if o.max_txid <= end and (below is None or o.level < below)]
+        def usable(obj: LtxObject) -> bool:
+            return obj.max_txid <= end and (below is None or obj.level < below)
+
         tiles: list[LtxObject] = []
         cursor = start
         while cursor < end:
-            starting = [o for o in usable if o.min_txid == cursor + 1]
+            starting = [o for o in self._starting.get(cursor + 1, ()) if usable(o)]
             if starting:
                 best = max(starting, key=lambda o: (o.max_txid, -o.level))
             else:
-                spanning = [o for o in usable if o.min_txid <= cursor < o.max_txid]
+                spanning = [o for o in self._files if usable(o) and o.min_txid <= cursor < o.max_txid]
                 if not spanning:
                     return None
                 best = min(spanning, key=lambda o: (o.max_txid - o.min_txid, o.max_txid))

@@ -22,6 +22,8 @@ from .timeparse import format_txid
 from .vfs import file_of
 
 _INT64 = (-(1 << 63), (1 << 63) - 1)
+#: Ranges bound into one statement (two parameters each, well under SQLite's 32,766).
+MAX_RANGES = 4096
 Keyed = tuple[tuple[Any, ...], dict[str, Any]]
 
 
@@ -51,13 +53,21 @@ def rows_in(connection: apsw.Connection, schema: str, shape: TableShape, key: Ta
         sql, params = f"SELECT {select} FROM {source} ORDER BY {order}", ()
     else:  # rowid ranges outermost (CROSS JOIN keeps that order), then the sorter
         bounds = [(_INT64[0] if low is None else low + 1, _INT64[1] if high is None else high)
-                  for low, high in ranges if low is None or low < _INT64[1]]
+                  for low, high in at_most(ranges, MAX_RANGES) if low is None or low < _INT64[1]]
         values = ", ".join("(?, ?)" for _ in bounds)
         sql = (f"WITH ranges(lo, hi) AS (VALUES {values}) SELECT {select} FROM ranges CROSS JOIN {source}"
                f" ON _row.rowid BETWEEN ranges.lo AND ranges.hi ORDER BY {order}")
         params = tuple(v for pair in bounds for v in pair)
     for row in cursor.execute(sql, params):
         yield tuple(row[:width]), dict(zip(shape.columns, row[width:]))
+
+
+def at_most(ranges: list[Range], limit: int) -> list[Range]:
+    """Sorted disjoint ranges joined in runs so that at most `limit` remain (each covers its run)."""
+    if len(ranges) <= limit:
+        return ranges
+    size = -(-len(ranges) // limit)
+    return [(ranges[i][0], ranges[min(i + size, len(ranges)) - 1][1]) for i in range(0, len(ranges), size)]
 
 
 def merge(before: Iterator[Keyed], after: Iterator[Keyed], key_names: tuple[str, ...],

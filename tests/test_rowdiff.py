@@ -14,7 +14,7 @@ import litestream_vfs
 from litestream_vfs import cli
 from litestream_vfs.connect import connect, replica_uri
 from litestream_vfs.process import PROCESS
-from litestream_vfs.rowdiff import diff_schemas, sort_key
+from litestream_vfs.rowdiff import at_most, diff_schemas, sort_key
 from litestream_vfs.timeparse import format_txid
 from litestream_vfs.vfs import file_of
 
@@ -169,3 +169,11 @@ def test_a_table_rebuilt_with_new_rowids_shows_no_changes(incident_replica: Inci
     assert old.keys() == new.keys() and sum(old[k] != new[k] for k in old) > len(old) // 2
     assert list(litestream_vfs.diff(incident_replica.url, "PlaylistTrack", before, after)) == []
     assert expected_diff(incident_replica.restore(before), incident_replica.restore(after), "PlaylistTrack") == set()
+
+
+def test_many_ranges_are_joined_into_covering_runs() -> None:
+    ranges = [(i * 10, i * 10 + 5) for i in range(1000)] + [(10_000, None)]
+    joined = at_most(ranges, 100)
+    assert len(joined) <= 100 and joined[0][0] == 0 and joined[-1] == (joined[-1][0], None)
+    assert all(any(lo <= a and (hi is None or (b is not None and b <= hi)) for lo, hi in joined) for a, b in ranges)
+    assert at_most(ranges[:5], 100) == ranges[:5]
