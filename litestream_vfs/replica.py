@@ -382,8 +382,10 @@ class Replica:
         """The pages at these locations, once their files passed what `verify` asks (verify.py):
         the one place where pages are about to be served from a file."""
         metas = list({id(loc.meta): loc.meta for loc in wanted.values()}.values())
-        self._refuse_damaged(metas)
-        unverified = self.verifier.gate(metas, verify or self.verify_mode, charge)
+        unverified: set[LtxObject] = set()
+        if not self.verifier.all_verified(metas):  # the warm path: one dict read per file
+            self._refuse_damaged(metas)  # (a verified file is never a damaged one)
+            unverified = self.verifier.gate(metas, verify or self.verify_mode, charge)
         pages = self.fetcher.pages(wanted, (*charge, self.counters), readahead)
         if unverified:
             served = sum(len(pages[p]) for p, loc in wanted.items() if loc.obj in unverified and p in pages)

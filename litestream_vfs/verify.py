@@ -51,6 +51,8 @@ class Verifier:
         #: The process's background thread for large files under `auto` (None: verify later, never).
         self.background: BackgroundVerifier | None = None
         self._verified: set[tuple[object, int]] = set()
+        #: Verified files by name -> size: the lock-free check on every read (see `all_verified`).
+        self._sizes: dict[LtxObject, int] = {}
         #: Files the persistent cache did not know as verified (asked once per process).
         self._asked_disk: set[tuple[object, int]] = set()
         self._lock = threading.Lock()
@@ -59,6 +61,11 @@ class Verifier:
     def key(meta: FileMeta) -> tuple[object, int]:
         """A file's identity for verification: level, TXIDs, size and file checksum."""
         return identity(meta.obj), meta.tail.trailer.file_checksum
+
+    def all_verified(self, metas: Sequence[FileMeta]) -> bool:
+        """True when every file is known verified at its listed size (no lock: a dict read)."""
+        sizes = self._sizes
+        return all(sizes.get(meta.obj) == meta.obj.size for meta in metas)
 
     def is_verified(self, meta: FileMeta) -> bool:
         key = self.key(meta)
@@ -70,6 +77,7 @@ class Verifier:
         if ask_disk and self.replica.disk.is_verified(meta.key):
             with self._lock:
                 self._verified.add(key)
+                self._sizes[meta.obj] = meta.obj.size
             return True
         return False
 
@@ -80,6 +88,7 @@ class Verifier:
             if key in self._verified:
                 return
             self._verified.add(key)
+            self._sizes[meta.obj] = meta.obj.size
         if self.replica.disk is not None:
             self.replica.disk.put_verified(meta.key)
         for counters in (*charge, self.replica.counters):
