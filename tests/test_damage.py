@@ -20,7 +20,7 @@ from typing import Callable
 import apsw
 import pytest
 
-from litestream_vfs import filemeta as replica_module
+from litestream_vfs import filemeta
 from litestream_vfs.cli import main as cli_main
 from litestream_vfs.connect import connect, open_replica
 from litestream_vfs.damage import Damage, identity
@@ -255,7 +255,7 @@ def test_restore_routes_around_a_file_whose_checksum_fails(file_replica, tmp_pat
     """A page body flipped in the snapshot (it still decodes: only the file checksum
     sees it), which planning read by ranges: restore finds it, leaves the snapshot out
     and rebuilds from level 0."""
-    monkeypatch.setattr(replica_module, "WHOLE_FILE_LIMIT", 0)
+    monkeypatch.setattr(filemeta, "WHOLE_FILE_LIMIT", 0)
     case = make_damaged(file_replica, tmp_path, Scenario(uncompacted, snapshot, lambda path: None))
     flip_page_body(case.path)
     replica = open_replica(str(case.root))

@@ -20,7 +20,7 @@ from pathlib import Path
 import apsw
 import pytest
 
-from litestream_vfs import filemeta as replica_module, restore as restore_module
+from litestream_vfs import filemeta, restore as restore_module
 from litestream_vfs.cli import main as cli_main
 from litestream_vfs.connect import connect, open_replica
 from litestream_vfs.errors import LitestreamVFSError, ReplicaError
@@ -45,7 +45,7 @@ def source(request, replica_factory) -> ReplicaFixture:
 
 def pick(files: list[LtxObject], kind: str) -> LtxObject:
     """A file of that kind below the whole-fetch limit (L0/L1: not a snapshot, not tiny)."""
-    limit = replica_module.WHOLE_FILE_LIMIT
+    limit = filemeta.WHOLE_FILE_LIMIT
     if kind == "snapshot":
         return next(o for o in files if o.level == 9)
     level = int(kind[1])
@@ -99,7 +99,7 @@ def stream_in_chunks(monkeypatch):
 @pytest.mark.parametrize("kind", KINDS)
 def test_auto_never_serves_a_corrupt_file_up_to_the_limit(source, tmp_path, kind):
     root, target = corrupt_view(source, tmp_path, kind)
-    assert target.size <= replica_module.WHOLE_FILE_LIMIT
+    assert target.size <= filemeta.WHOLE_FILE_LIMIT
     with pytest.raises(CLEAN_ERRORS, match=target.name):
         db = connect(str(root), txid=f"{target.max_txid:016x}")
         read_everything(db)
@@ -110,7 +110,7 @@ def test_auto_never_serves_a_corrupt_file_up_to_the_limit(source, tmp_path, kind
 def test_auto_poisons_a_corrupt_file_above_the_limit_in_the_background(source, tmp_path, monkeypatch,
                                                                        stream_in_chunks, kind):
     root, target = corrupt_view(source, tmp_path, kind)
-    monkeypatch.setattr(replica_module, "WHOLE_FILE_LIMIT", target.size - 1)  # just above it
+    monkeypatch.setattr(filemeta, "WHOLE_FILE_LIMIT", target.size - 1)  # just above it
     db = None
     try:  # pages served by ranges before the background pass ends are not looked at
         db = connect(str(root), txid=f"{target.max_txid:016x}")
@@ -132,7 +132,7 @@ def test_auto_poisons_a_corrupt_file_above_the_limit_in_the_background(source, t
 @pytest.mark.parametrize("kind", KINDS)
 def test_full_never_serves_any_corrupt_file(source, tmp_path, monkeypatch, stream_in_chunks, kind):
     root, target = corrupt_view(source, tmp_path, kind)
-    monkeypatch.setattr(replica_module, "WHOLE_FILE_LIMIT", 0)  # every file read by ranges
+    monkeypatch.setattr(filemeta, "WHOLE_FILE_LIMIT", 0)  # every file read by ranges
     with pytest.raises(CLEAN_ERRORS, match=target.name):
         db = connect(str(root), txid=f"{target.max_txid:016x}", params={"verify": "full"})
         read_everything(db)
@@ -150,7 +150,7 @@ def test_validate_names_every_corrupt_file(source, tmp_path, capsys, kind):
 
 def test_full_verifies_every_file_once_and_remembers_it_in_cache_dir(file_replica, tmp_path, monkeypatch,
                                                                      stream_in_chunks):
-    monkeypatch.setattr(replica_module, "WHOLE_FILE_LIMIT", 64 * 1024)
+    monkeypatch.setattr(filemeta, "WHOLE_FILE_LIMIT", 64 * 1024)
     root = tmp_path / "replica"
     shutil.copytree(file_replica.url, root)
     cache_dir = tmp_path / "cache"
@@ -184,7 +184,7 @@ print(json.dumps({n: v for s, n, v in db.execute("SELECT * FROM litestream_stats
 
 
 def test_auto_verifies_large_files_after_use_and_ranges_does_not(file_replica, tmp_path, monkeypatch):
-    monkeypatch.setattr(replica_module, "WHOLE_FILE_LIMIT", 64 * 1024)
+    monkeypatch.setattr(filemeta, "WHOLE_FILE_LIMIT", 64 * 1024)
     for mode, verified_later in (("ranges", False), ("auto", True)):
         root = tmp_path / mode
         shutil.copytree(file_replica.url, root)
