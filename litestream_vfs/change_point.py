@@ -5,16 +5,24 @@ answer changes once (like `git bisect`): the query runs at the first and the
 last state, then at ceil(log2(states - 1)) states at most, each one read
 transaction on one connection moved in time. Answers are compared as ordered
 lists of rows, so a query should ORDER BY what it returns.
+
+Between queries the LTX page indexes (`page_watch`) move the lower bound up to
+the first state whose files wrote a page the query read there: before it the
+answer cannot have changed. Each query still halves what is left at least,
+and a query that reads few pages (a lookup, a count over an index range) is
+often placed right at its change point this way.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Sequence
 
 from .connect import open_replica
 from .observed import Observation, ObservedConnection
+from .page_watch import PageWatch
 from .state_range import states_between
 from .timeparse import format_time, format_txid
 
@@ -48,11 +56,18 @@ def _rows(seen: Observation) -> Rows:
     return [dict(zip(seen.columns, row)) for row in seen.rows]
 
 
+def _halvings(count: int) -> int:
+    """Queries a binary search needs to split `count` states (the ends known) down to two."""
+    return math.ceil(math.log2(count - 1)) if count > 2 else 0
+
+
 def bisect(url: str, sql: str, *, since: str | int | None = None, until: str | int | None = None,
            params: Sequence[Any] = ()) -> ChangePoint:
     """The first state after `since` (default: earliest) up to `until` (default: latest)
     whose rows for `sql` differ from those at `since`."""
-    states = states_between(open_replica(url), since, until)
+    replica = open_replica(url)
+    states = states_between(replica, since, until)
+    watch = PageWatch(replica, states)
     with ObservedConnection(url, states[0]) as connection:
         evaluated = 0
 
@@ -65,8 +80,16 @@ def bisect(url: str, sql: str, *, since: str | int | None = None, until: str | i
         if len(states) == 1 or (high := at(len(states) - 1)).rows == first.rows:
             return ChangePoint(None, None, _rows(first), None, evaluated)
         lo, hi = 0, len(states) - 1  # the answer at lo is the first one, at hi it is not
+        budget = _halvings(len(states))  # queries left; always >= _halvings(hi - lo + 1)
         while hi - lo > 1:
-            mid = (lo + hi) // 2
+            # Nothing the query read at lo is written before `touch`: the answer holds until then.
+            touch = watch.next_touch(lo, low.state, low.pages)
+            if touch is None or touch.index >= hi:
+                break
+            lo = touch.index - 1
+            # Query right at the touch if what could remain after it still fits the budget.
+            mid = touch.index if 1 + _halvings(hi - touch.index + 1) <= budget else (lo + hi + 1) // 2
+            budget -= 1
             seen = at(mid)
             if seen.rows == first.rows:
                 lo, low = mid, seen

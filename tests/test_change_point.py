@@ -60,3 +60,10 @@ def test_bisect_is_public_and_bounded_by_until(incident_replica: IncidentReplica
 def test_bisect_names_the_state_where_the_query_fails(incident_replica: IncidentReplica) -> None:
     with pytest.raises(apsw.SQLError, match="at TXID 0000000000000001 .*no such table: stock"):
         bisect(incident_replica.url, "SELECT count(*) FROM stock", since=incident_replica.step("initial"))
+
+
+def test_a_lookup_is_placed_at_its_change_by_the_page_indexes(incident_replica: IncidentReplica) -> None:
+    """The lookup reads one leaf path: the first file writing it is where the answer changed."""
+    found = bisect(incident_replica.url, "SELECT qty FROM stock WHERE sku = 'sku-010' AND store = 2",
+                   since=incident_replica.step("create stock"))
+    assert found.txid == incident_replica.step("restock") and found.evaluated == 3
