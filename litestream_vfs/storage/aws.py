@@ -31,6 +31,10 @@ _BOTO3_ONLY = ("AWS_USE_FIPS_ENDPOINT", "AWS_USE_DUALSTACK_ENDPOINT", "AWS_CREDE
                "AWS_S3_DISABLE_MULTIREGION_ACCESS_POINTS")
 
 
+class NoCredentials(StorageError):
+    """No keys anywhere in boto3's chain (the store names what it was reading)."""
+
+
 @dataclass(frozen=True)
 class Target:
     """Where requests for one bucket go."""
@@ -124,6 +128,6 @@ class _ChainCredentials:
             if self._credentials is None:
                 self._credentials = self._session.get_credentials()
                 if self._credentials is None:
-                    raise StorageError(f"no S3 credentials: {CREDENTIAL_HINT}")
+                    raise NoCredentials(CREDENTIAL_HINT)
         frozen = self._credentials.get_frozen_credentials()  # refreshes expiring keys
         return Credentials(frozen.access_key, frozen.secret_key, frozen.token)

@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 from xml.etree import ElementTree
 
 from ..errors import ObjectNotFound, ReplicaError, StorageError
-from .aws import CREDENTIAL_HINT, DEFAULT_REGION, Target, aws_endpoint, resolve
+from .aws import CREDENTIAL_HINT, DEFAULT_REGION, NoCredentials, Target, aws_endpoint, resolve
 from .base import LEVELS, Counters, LtxObject, parse_ltx_name
 from .http import IncompleteBody, Response, Timeouts, Transport
 from .retry import Backoff, retry
@@ -236,7 +236,7 @@ class S3Storage:
                 if not page.next_token:
                     return found
                 query["continuation-token"] = page.next_token
-        except (S3Error, *_NETWORK_FAULTS) as exc:
+        except (S3Error, NoCredentials, *_NETWORK_FAULTS) as exc:
             raise self._translate(exc, f"s3://{self.settings.bucket}/{prefix}", attempts) from exc
 
     def child(self, relative: str) -> S3Storage:
@@ -258,7 +258,7 @@ class S3Storage:
         except _ShortRead as exc:
             raise StorageError(f"s3://{self.settings.bucket}/{key}: wanted {length} bytes at "
                                f"offset {offset}, but {exc}; {attempts.describe()}") from exc
-        except (S3Error, *_NETWORK_FAULTS) as exc:
+        except (S3Error, NoCredentials, *_NETWORK_FAULTS) as exc:
             raise self._translate(exc, f"s3://{self.settings.bucket}/{key}", attempts) from exc
 
     def _get(self, key: str, offset: int, length: int) -> bytes:
@@ -289,6 +289,8 @@ class S3Storage:
 
     def _translate(self, exc: Exception, what: str, attempts: _Attempts) -> Exception:
         """One clear, credential-free error naming the bucket, key or endpoint."""
+        if isinstance(exc, NoCredentials):
+            return StorageError(f"no S3 credentials for {what}: {_CREDENTIAL_HINT}")
         if not isinstance(exc, S3Error):
             return StorageError(f"cannot reach S3 endpoint {self.endpoint} for {what}: "
                                 f"{type(exc).__name__}; {attempts.describe()}")
