@@ -209,3 +209,17 @@ def test_verify_mode_is_per_connection_and_checked(file_replica):
     full = connect(file_replica.url, params={"verify": "full"})
     default = connect(file_replica.url)
     assert (file_of(full).verify, file_of(default).verify) == ("full", None)
+
+
+@pytest.mark.parametrize("command", ["diff", "bisect", "query"])
+def test_investigation_commands_never_use_a_corrupt_file(file_replica, tmp_path, capsys, command):
+    """diff, bisect and query read through the same verified path (default verify=auto)."""
+    root, target = corrupt_view(file_replica, tmp_path, "L0")
+    before, after = f"{target.min_txid - 1:016x}", f"{target.max_txid:016x}"
+    argv = {"diff": ["diff", str(root), "Track", "--from", before, "--to", after, "--format", "json"],
+            "bisect": ["bisect", str(root), "SELECT sum(UnitPrice) FROM Track", "--from", before,
+                       "--to", after, "--format", "json"],
+            "query": ["query", str(root), "SELECT * FROM Track", "--txid", after]}[command]
+    assert cli_main(argv) != 0
+    out = capsys.readouterr()
+    assert target.name in out.err and out.out == "", out
