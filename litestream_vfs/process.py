@@ -137,14 +137,18 @@ class Process:
             if entry is None:
                 replica = Replica(open_storage(url, db_name), self.cache, self._pools())
                 replica.source_url = source
-                replica.verify_mode = self.settings.verify
-                replica.verifier.background = self.verifier
+                self._join(replica)
                 entry = self._entries[key] = _Entry(replica, Poller(replica, self.settings.poll_seconds))
             entry.users += 1
             self._warm.pop(key, None)
         if disk_path is not None and entry.replica.disk is None:
             entry.replica.attach_disk(self.disk_cache(disk_path))
         return entry.replica, entry.poller
+
+    def _join(self, replica: Replica) -> None:
+        """(Under the lock.) The process's settings on a replica entering the registry."""
+        replica.verify_mode = self.settings.verify
+        replica.verifier.background = self.verifier
 
     def release(self, replica: Replica) -> None:
         """A connection is done with `replica`: keep it warm a while, then close it."""
@@ -196,6 +200,7 @@ class Process:
             entry = self._entries.get(key)
             ours = entry is None
             if entry is None:
+                self._join(replica)
                 entry = self._entries[key] = _Entry(replica, Poller(replica, self.settings.poll_seconds), users=1)
         try:
             yield entry.replica
