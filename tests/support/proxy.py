@@ -129,6 +129,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         super().setup()
+        # Headers and body go out in separate writes: without TCP_NODELAY, Nagle holds the
+        # body until the client's (delayed, up to 40 ms) ACK of the headers arrives.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.server.proxy._track(self.connection, add=True)
 
     def finish(self) -> None:
