@@ -33,6 +33,12 @@ HEAD_PREFETCH = 64 * 1024
 
 Charge = Sequence[Counters]
 T = TypeVar("T")
+#: One version of a listed file: the file and what the listing says of its version (`LtxObject.tag`).
+Version = tuple[LtxObject, str]
+
+
+def version(obj: LtxObject) -> Version:
+    return (obj, obj.tag)
 
 
 def check_header(obj: LtxObject, header: ltx.Header) -> None:
@@ -98,13 +104,13 @@ class MetaStore:
         #: Large files: skip the 64 KiB of frames after the header (a local copy serves pages).
         self.head_prefetch = HEAD_PREFETCH
         self._lock = threading.Lock()
-        self._metas: dict[LtxObject, FileMeta] = {}
-        self._headers: dict[LtxObject, ltx.Header] = {}
+        self._metas: dict[Version, FileMeta] = {}
+        self._headers: dict[Version, ltx.Header] = {}
 
     def metas(self, objs: Sequence[LtxObject], charge: Charge = ()) -> list[FileMeta]:
         """Header + page index of each file, fetched concurrently for the ones not loaded."""
         with self._lock:
-            found = {o: self._metas[o] for o in objs if o in self._metas}
+            found = {o: self._metas[version(o)] for o in objs if version(o) in self._metas}
         todo = [o for o in dict.fromkeys(objs) if o not in found]
         loaded = self.executors.run_all([lambda o=o: self._checked(o, self._load, charge) for o in todo])
         found.update(zip(todo, loaded))
@@ -113,8 +119,8 @@ class MetaStore:
     def headers(self, objs: Sequence[LtxObject], charge: Charge = ()) -> list[ltx.Header]:
         """Headers only: small files are still fetched whole (same one request, more value)."""
         with self._lock:
-            found = {o: (self._metas[o].header if o in self._metas else self._headers[o])
-                     for o in objs if o in self._metas or o in self._headers}
+            found = {o: (self._metas[v].header if v in self._metas else self._headers[v])
+                     for o in objs if (v := version(o)) in self._metas or v in self._headers}
         todo = [o for o in dict.fromkeys(objs) if o not in found]
         loaded = self.executors.run_all([lambda o=o: self._checked(o, self._load_header, charge) for o in todo])
         found.update(zip(todo, loaded))
@@ -134,19 +140,16 @@ class MetaStore:
     def forget(self, objs: Sequence[LtxObject]) -> None:
         with self._lock:
             for obj in objs:
-                self._metas.pop(obj, None)
-                self._headers.pop(obj, None)
-
-    def known(self, obj: LtxObject) -> FileMeta | None:
-        with self._lock:
-            return self._metas.get(obj)
+                self._metas.pop(version(obj), None)
+                self._headers.pop(version(obj), None)
 
     def retain(self, files: frozenset[LtxObject]) -> None:
-        """Forget every file not in `files` (it left the listing)."""
+        """Forget every file not in `files` (it left the listing, or is listed as another version)."""
+        keep = {version(o) for o in files}
         with self._lock:
             for table in (self._metas, self._headers):
-                for obj in [o for o in table if o not in files]:
-                    del table[obj]
+                for key in [k for k in table if k not in keep]:
+                    del table[key]
 
     def clear(self) -> None:
         with self._lock:
@@ -161,7 +164,7 @@ class MetaStore:
 
     def _keep(self, meta: FileMeta) -> FileMeta:
         with self._lock:
-            return self._metas.setdefault(meta.obj, meta)
+            return self._metas.setdefault(version(meta.obj), meta)
 
     def _load_header(self, obj: LtxObject, charge: Charge) -> ltx.Header:
         if obj.size <= WHOLE_FILE_LIMIT or (self.disk and self.disk.get_meta(self._disk_key(obj))):
@@ -169,7 +172,7 @@ class MetaStore:
         header = ltx.Header.parse(self.reader.get(obj, 0, ltx.HEADER_SIZE, charge), str(obj))
         check_header(obj, header)
         with self._lock:
-            self._headers[obj] = header
+            self._headers[version(obj)] = header
         return header
 
     def load_whole(self, obj: LtxObject, charge: Charge = ()) -> FileMeta:
@@ -238,5 +241,6 @@ class MetaStore:
         raise LTXError(str(obj), "page index could not be read")
 
     def _disk_key(self, obj: LtxObject) -> str:
-        """The persistent index's key: what the listing tells apart before the file is read."""
-        return f"{self.url}|{obj}|{obj.size}"
+        """The persistent index's key: what the listing tells apart before the file is read
+        (URL, name, size and the listing's version tag, so a re-created file is another key)."""
+        return f"{self.url}|{obj}|{obj.size}|{obj.tag}"

@@ -36,6 +36,14 @@ class Listing:
     def latest(self) -> int:
         return self.chains.latest or 0
 
+    def recreated_since(self, previous: "Listing") -> bool:
+        """Whether the replica was deleted and created anew at its URL between the two listings:
+        its history went backwards, or a file is listed as another version of the same name and size."""
+        if self.newest_file < previous.newest_file:
+            return True
+        before = {o: o.tag for o in previous.files}
+        return any(o.tag != before[o] for o in self.files if o in before)
+
     @property
     def newest_file(self) -> int:
         """The highest TXID any listed file reaches (damaged or not)."""
@@ -83,6 +91,19 @@ class Lister:
         current = self._current
         return current if current is not None else self.refresh(charge)
 
+    def fresh(self, max_age: float, charge: Charge = ()) -> Listing:
+        """The current listing if a LIST confirmed it within `max_age` seconds, else a new one.
+
+        While a connection follows the replica the poller keeps it fresh (no
+        request here); a replica nobody polled for a while is listed again, so
+        a new connection never starts from an old state, or from files of a
+        replica since deleted and re-created at the same URL.
+        """
+        current, confirmed = self._current, self.last_success
+        if current is not None and confirmed is not None and time.time() - confirmed <= max_age:
+            return current
+        return self.refresh(charge)
+
     def refresh(self, charge: Charge = ()) -> Listing:
         """List every level again (after compaction removed files, or at open)."""
         return self._publish(*self._list(LEVELS, charge))
@@ -106,7 +127,7 @@ class Lister:
         before = self.get(charge)
         listed, started = self._list((0,), charge)
         known = {o for o in before.files if o.level == 0}
-        if known == listed:
+        if {(o, o.tag) for o in known} == {(o, o.tag) for o in listed}:
             self.last_success = time.time()
             return False
         files = (before.files - known) | listed

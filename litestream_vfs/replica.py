@@ -114,7 +114,7 @@ class Replica:
     def _published(self, previous: Listing | None, listing: Listing) -> None:
         """A new listing: forget files that left it; a replica whose history went backwards was
         re-created at the same URL, so nothing known about the old one may be used again."""
-        if previous is not None and listing.newest_file < previous.newest_file:
+        if previous is not None and listing.recreated_since(previous):
             with self._lock:
                 self._epoch += 1
                 self._maps.clear()

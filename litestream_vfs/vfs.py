@@ -62,7 +62,7 @@ class ReplicaFile:
 
     def __init__(self, label: str, replica: Replica, poller: Poller, target: int | None,
                  max_lag: float | None = None, hydrator: Hydrator | None = None,
-                 verify: str | None = None) -> None:
+                 verify: str | None = None, listing_age: float | None = None) -> None:
         self.label = label
         self.replica = replica
         self.poller = poller
@@ -88,6 +88,8 @@ class ReplicaFile:
         self._set_following(target is None)
         #: The listing `_current` was resolved from while following (unchanged: no need to look again).
         self._resolved_from: object = None
+        if listing_age is not None:  # a listing nobody confirmed lately is listed again
+            replica.lister.fresh(listing_age, self.charge)
         self._current = self._resolve()  # open-time errors (empty replica, bad TXID) surface here
         #: Page 1 as served for one state: SQLite re-reads its header at every transaction.
         self._page1: tuple[State, bytes] | None = None
@@ -396,7 +398,8 @@ def open_file(filename: str, param: Callable[[str], str | None]) -> ReplicaFile:
             hydrate = hydration_path(replica.storage.url, param("hydrate"), PROCESS.settings.hydrate_dir)
             if hydrate:
                 serve_pages_locally(replica)
-        file = ReplicaFile(filename, replica, poller, target, max_lag, verify=verify)
+        file = ReplicaFile(filename, replica, poller, target, max_lag, verify=verify,
+                           listing_age=PROCESS.settings.poll_seconds)
         if hydrate:
             file.hydrator = hydrator_for(replica, hydrate, PROCESS.settings.poll_seconds)
         return file

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import apsw
@@ -20,7 +23,7 @@ from litestream_vfs.restore import restore
 from litestream_vfs.storage.file import FileStorage
 from litestream_vfs.validate import validate
 from support.compaction import hide, l0_run_covered_by_l1
-from support.many_files import ManyFiles, build_many_large_l0
+from support.many_files import ManyFiles, build_many_large_l0, build_seeded
 from support.replicas import run_restore
 from support.threads import run_threads
 from support.truth import ground_truth, table_contents
@@ -124,3 +127,49 @@ def test_a_plan_of_many_large_files_loads_with_small_pools(many_files, tmp_path,
         assert report.ok and report.files_checked == len(plan)
     finally:
         assert executors.shutdown(10) == []
+
+
+# -- a replica deleted and re-created at the same URL (issue 14, item 3) -----------------
+READ_WIDE = r"""
+import json, sys
+from litestream_vfs.connect import connect
+db = connect(sys.argv[1], params={"cache_dir": sys.argv[2]})
+print(json.dumps([r[0] for r in db.execute("SELECT hex(payload) FROM wide ORDER BY id")]))
+"""
+
+
+def wide_rows(connection: apsw.Connection) -> list[str]:
+    return [r[0] for r in connection.execute("SELECT hex(payload) FROM wide ORDER BY id")]
+
+
+def in_another_process(url: Path, cache_dir: Path) -> list[str]:
+    out = subprocess.run([sys.executable, "-c", READ_WIDE, str(url), str(cache_dir)], capture_output=True,
+                         text=True, check=True, timeout=120)
+    return json.loads(out.stdout)
+
+
+def test_a_replica_recreated_at_the_same_url_is_never_read_from_the_old_ones_caches(tmp_path):
+    root, cache_dir = tmp_path / "replica", tmp_path / "cache"
+    build_seeded(tmp_path / "old", root, seed=1)
+    old_files = {(o.level, o.name, o.size) for o in FileStorage(str(root)).list_files()}
+    first = connect(str(root), params={"cache_dir": str(cache_dir)})
+    plain = connect(str(root))
+    old = wide_rows(first)
+    assert old and wide_rows(plain) == old and in_another_process(root, cache_dir) == old
+    first.close()
+    plain.close()  # both replicas stay warm in this process: listing, indexes, pages
+
+    shutil.rmtree(root)
+    build_seeded(tmp_path / "new", root, seed=2)
+    new_files = {(o.level, o.name, o.size) for o in FileStorage(str(root)).list_files()}
+    same = old_files & new_files
+    assert len(same) >= 3, "the trap is not armed: no file of the new replica has an old one's name and size"
+    truth = sorted(r[0] for r in apsw.Connection(str(tmp_path / "new" / "seeded.db"), flags=apsw.SQLITE_OPEN_READONLY)
+                   .execute("SELECT hex(payload) FROM wide ORDER BY id"))
+
+    for params in ({"cache_dir": str(cache_dir)}, {}):  # this process, with and without the disk cache
+        again = connect(str(root), params=params)
+        assert sorted(wide_rows(again)) == truth and wide_rows(again) != old, params
+        assert again.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        again.close()
+    assert sorted(in_another_process(root, cache_dir)) == truth  # another process sharing cache_dir

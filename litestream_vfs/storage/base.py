@@ -23,12 +23,17 @@ class LtxObject:
     The size is part of its equality: a file listed again with another size
     (an upload that was still in progress, a replica re-created at the same
     URL) is another file, and nothing cached for the old one applies to it.
+    `tag` is what the store's listing says of this version of the file (S3
+    ETag, a local file's mtime; "" when the store gives nothing): caches
+    that must tell a re-created file of the same name and size from the old
+    one before reading it (indexes) key by it too.
     """
 
     level: int
     min_txid: int
     max_txid: int
     size: int
+    tag: str = field(default="", compare=False, repr=False)
 
     @property
     def name(self) -> str:

@@ -44,10 +44,10 @@ class FileStorage:
                         if txids is None or not entry.is_file():
                             continue
                         try:
-                            size = entry.stat().st_size
+                            stat = entry.stat()
                         except FileNotFoundError:  # removed by compaction meanwhile
                             continue
-                        found.append(LtxObject(level, txids[0], txids[1], size))
+                        found.append(LtxObject(level, txids[0], txids[1], stat.st_size, str(stat.st_mtime_ns)))
             except FileNotFoundError:
                 continue  # levels are created lazily by Litestream
             except OSError as exc:

@@ -220,19 +220,23 @@ class S3Storage:
 
     def list_files(self, levels: tuple[int, ...] = LEVELS) -> list[LtxObject]:
         wanted = set(levels)
-        parsed = (_parse_key(relative, size) for relative, size in self.walk())
+        parsed = (_parse_key(relative, size, etag) for relative, size, etag in self._walk())
         return sorted(obj for obj in parsed if obj is not None and obj.level in wanted)
 
     def walk(self) -> list[tuple[str, int]]:
         """Every object under the prefix (key relative to it, size): one paginated ListObjectsV2."""
+        return [(key, size) for key, size, _ in self._walk()]
+
+    def _walk(self) -> list[tuple[str, int, str]]:
+        """(key relative to the prefix, size, ETag) of every object under the prefix."""
         prefix = self._prefix()
         query = {"list-type": "2", "prefix": prefix}
-        found: list[tuple[str, int]] = []
+        found: list[tuple[str, int, str]] = []
         attempts = _Attempts()
         try:
             while True:
                 page = self._request("lists", lambda: _parse_listing(self._send("", query, {}).body), attempts)
-                found.extend((key[len(prefix):], size) for key, size in page.contents)
+                found.extend((key[len(prefix):], size, etag) for key, size, etag in page.contents)
                 if not page.next_token:
                     return found
                 query["continuation-token"] = page.next_token
@@ -314,19 +318,19 @@ class S3Storage:
 
 @dataclass(frozen=True)
 class _Listing:
-    contents: list[tuple[str, int]]
+    contents: list[tuple[str, int, str]]  # key, size, ETag
     next_token: str | None
 
 
 def _parse_listing(body: bytes) -> _Listing:
-    """One ListObjectsV2 page: (key, size) of every object, and the token of the next page."""
+    """One ListObjectsV2 page: (key, size, ETag) of every object, and the token of the next page."""
     root = ElementTree.fromstring(body)
     contents, truncated, token = [], False, None
     for element in root:
         tag = element.tag.rpartition("}")[2]
         if tag == "Contents":
             fields = {child.tag.rpartition("}")[2]: child.text or "" for child in element}
-            contents.append((fields.get("Key", ""), int(fields.get("Size") or 0)))
+            contents.append((fields.get("Key", ""), int(fields.get("Size") or 0), fields.get("ETag", "").strip('"')))
         elif tag == "IsTruncated":
             truncated = (element.text or "").strip().lower() == "true"
         elif tag == "NextContinuationToken":
@@ -347,7 +351,7 @@ def _check_prefix(prefix: str, location: ReplicaLocation) -> None:
         raise ReplicaError(f"replica URL {location}: the key prefix {prefix!r} has '.' or '..' segments")
 
 
-def _parse_key(relative: str, size: int) -> LtxObject | None:
+def _parse_key(relative: str, size: int, etag: str = "") -> LtxObject | None:
     """`0003/<min>-<max>.ltx` -> LtxObject; anything else (junk, deeper keys) -> None."""
     level_dir, _, name = relative.partition("/")
     if not _LEVEL_DIR.match(level_dir):
@@ -355,4 +359,4 @@ def _parse_key(relative: str, size: int) -> LtxObject | None:
     txids = parse_ltx_name(name)
     if txids is None:
         return None
-    return LtxObject(int(level_dir), txids[0], txids[1], size)
+    return LtxObject(int(level_dir), txids[0], txids[1], size, etag)

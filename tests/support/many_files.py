@@ -62,3 +62,27 @@ def build_many_large_l0(workdir: Path, count: int, version: str = "0.5.17") -> M
     level0 = workdir / "level0"
     shutil.copytree(replica_dir / "ltx" / "0", level0 / "ltx" / "0", ignore=shutil.ignore_patterns("*.tmp"))
     return ManyFiles(str(level0), litestream_binary(version), tuple(txid for _, txid in landed))
+
+
+def _seeded_rows(seed: int, first: int) -> Step:
+    def apply(conn: apsw.Connection) -> None:
+        rng = random.Random(seed * 1000 + first)
+        with conn:
+            conn.executemany("INSERT INTO wide(step, payload) VALUES (?, ?)",
+                             ((first, rng.randbytes(ROW_BYTES)) for _ in range(ROWS_PER_STEP // 10)))
+    return Step(f"seeded {first}", apply)
+
+
+def build_seeded(workdir: Path, replica_dir: Path, seed: int, steps: int = 3,
+                 version: str = "0.5.17") -> tuple[tuple[str, int], ...]:
+    """Replicate Chinook plus `steps` transactions of incompressible rows drawn from `seed` to
+    `replica_dir`: two seeds give replicas with the same file names and sizes, other bytes."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    db_path = workdir / "seeded.db"
+    prepare_database(db_path)
+    config = workdir / "litestream.yml"
+    config.write_text(replicate_config(db_path, f"file://{replica_dir}"))
+    location = ReplicaLocation("file", str(replica_dir))
+    return replicate_steps(litestream_binary(version), config, {}, location.newest_txid, db_path,
+                           (Step("create wide", _create), *(_seeded_rows(seed, i) for i in range(steps))),
+                           str(replica_dir), compacted_levels=())
