@@ -101,8 +101,10 @@ class MetaStore:
         self.fetcher = fetcher
         self.executors = executors
         self.disk: DiskCache | None = None
-        #: Large files: skip the 64 KiB of frames after the header (a local copy serves pages).
-        self.head_prefetch = HEAD_PREFETCH
+        #: Read no frames speculatively (a large file's header comes alone): set when a local
+        #: copy serves the pages (hydrate.py). Small files are still read whole: one request is
+        #: the cheapest way to their index, verifies them, and an update of the copy needs them.
+        self.index_only = False
         self._lock = threading.Lock()
         self._metas: dict[Version, FileMeta] = {}
         self._headers: dict[Version, ltx.Header] = {}
@@ -214,7 +216,7 @@ class MetaStore:
     def _load_ranges(self, obj: LtxObject, charge: Charge) -> FileMeta:
         """A large file: its header (with the frames after it, usually page 1 and the schema:
         the first read then needs no other request) and its tail, in one concurrent round."""
-        head_length = min(max(self.head_prefetch, ltx.HEADER_SIZE), obj.size)
+        head_length = min(ltx.HEADER_SIZE if self.index_only else HEAD_PREFETCH, obj.size)
         head, (tail, tail_bytes) = self.executors.fetch_all([
             lambda: self.reader.get(obj, 0, head_length, charge),
             lambda: self._read_tail(obj, charge)])

@@ -635,9 +635,10 @@ _registry_lock = threading.Lock()
 
 
 def serve_pages_locally(replica: Replica) -> None:
-    """Index loads of a hydrated replica skip the frames after a large file's header: the
-    local copy serves pages, so a restart with a valid copy fetches no page data."""
-    replica.meta.head_prefetch = 0
+    """Index loads of a hydrated replica read no frames speculatively (a large file's header
+    comes without the 64 KiB after it): the local copy serves pages, so a restart with a
+    valid copy fetches no page data it does not need."""
+    replica.meta.index_only = True
 
 
 def hydrator_for(replica: Replica, path: str, interval: float) -> Hydrator:

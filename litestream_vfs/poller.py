@@ -18,7 +18,7 @@ class Poller:
 
     def __init__(self, replica: Replica, interval: float) -> None:
         self.replica = replica
-        #: Seconds between polls; changing it applies from the next wait.
+        #: Seconds between polls (`set_interval` changes it for a running poller).
         self.interval = interval
         self.last_error: Exception | None = None
         self.last_error_at: float | None = None
@@ -37,6 +37,11 @@ class Poller:
                 self._thread = threading.Thread(target=self._run, name=f"litestream-poll {self.replica.storage.url}",
                                                 daemon=True)
                 self._thread.start()
+
+    def set_interval(self, seconds: float) -> None:
+        """Poll every `seconds` from now on (the current wait ends at once)."""
+        self.interval = seconds
+        self._wake.set()
 
     def unfollow(self) -> None:
         with self._lock:

@@ -113,7 +113,7 @@ class Process:
         self.settings = replace(self.settings, **changes)
         if poll_seconds is not None:
             for entry in self._all():
-                entry.poller.interval = float(poll_seconds)
+                entry.poller.set_interval(float(poll_seconds))
 
     def replica_url_for(self, filename: str, uri_value: str | None) -> str | None:
         """URI parameter, then the registered mapping, then the environment (read now, not at import)."""

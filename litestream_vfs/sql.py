@@ -7,7 +7,10 @@
   every file of the replica found damaged (cut short, corrupt); the states only
   it could rebuild are left out of ``litestream_history``.
 - ``litestream_stats`` (table-valued; optional schema): scope
-  (``connection`` or ``process``), name, value.
+  (``connection`` or ``process``), name, value. Besides the counters, per
+  connection: ``polls``, ``poll_errors``, ``last_poll_error`` (text, NULL
+  when the last poll succeeded), ``seconds_since_poll_ok`` and ``max_lag``
+  (NULL: off), so a process can see that it is going stale.
 - ``litestream_reset_stats([schema])``: zero the counters of that schema's
   connection and of the process; returns 1.
 - ``litestream_log`` and ``litestream_diff``: see `changes_sql`.
@@ -21,7 +24,7 @@ from typing import Iterator
 import apsw
 
 from .timeparse import format_time, format_txid
-from .errors import ReplicaError
+from .errors import ReplicaError, StaleReplica
 from .vfs import file_of
 
 
@@ -55,6 +58,7 @@ def _stats(connection_ref: weakref.ReferenceType) -> object:
         file = file_of(connection_ref(), schema)
         for name, value in file.counters.snapshot().items():
             yield ("connection", name, value)
+        yield from (("connection", name, value) for name, value in file.staleness().items())
         for name, value in PROCESS.totals().items():
             yield ("process", name, value)
         yield ("process", "cache_bytes", PROCESS.cache.current_bytes)
@@ -85,7 +89,10 @@ def install(connection: apsw.Connection) -> None:
     from .tablefunc import table_function
 
     if is_replica(connection):
-        connection.execute(f"PRAGMA cache_size = -{DEFAULT_SQLITE_CACHE_KIB}")
+        try:
+            connection.execute(f"PRAGMA cache_size = -{DEFAULT_SQLITE_CACHE_KIB}")
+        except StaleReplica:
+            pass  # the connection opens all the same: its reads fail until the replica is fresh again
     ref = weakref.ref(connection)
     table_function(connection, "litestream_history", _history(ref))
     table_function(connection, "litestream_stats", _stats(ref))

@@ -72,6 +72,8 @@ class ReplicaFile:
         self.hydrator = hydrator
         #: `verify=` of this connection (verify.py; None: the process default).
         self.verify = verify
+        #: Called with the replica when the file closes (the process registry's `release`).
+        self.release: Callable[[Replica], None] = lambda replica: None
         from .ltx import lock_page  # the machinery loads at the first open, not with the VFS
         from .readahead import ReadAhead
         from .storage.base import Counters
@@ -169,6 +171,15 @@ class ReplicaFile:
             raise StaleReplica(f"replica stale: newest state {age:.0f} s old (max_lag {self.max_lag:g} s); "
                                f"last poll error: {error if error is not None else 'none'}")
 
+    def staleness(self) -> dict[str, object]:
+        """What `litestream_stats` reports of polling: how often, how often it failed, the last error."""
+        confirmed = self.replica.lister.last_success
+        error = self.poller.last_error
+        return {"polls": self.poller.polls, "poll_errors": self.poller.errors,
+                "last_poll_error": None if error is None else str(error),
+                "seconds_since_poll_ok": None if confirmed is None else round(time.time() - confirmed, 3),
+                "max_lag": self.max_lag}
+
     # -- SQLite file methods ---------------------------------------------
     # Every failure leaves as `sqlite_error(...)`: an apsw error with a message, never a raw KeyError.
     def xLock(self, level: int) -> None:
@@ -255,9 +266,7 @@ class ReplicaFile:
         if self.hydrator is not None:
             self.hydrator.release()
             self.hydrator = None
-        from .process import PROCESS
-
-        PROCESS.release(self.replica)
+        self.release(self.replica)
 
     def xFileControl(self, op: int, ptr: int) -> bool:
         if op == apsw.SQLITE_FCNTL_PRAGMA:
@@ -400,6 +409,7 @@ def open_file(filename: str, param: Callable[[str], str | None]) -> ReplicaFile:
                 serve_pages_locally(replica)
         file = ReplicaFile(filename, replica, poller, target, max_lag, verify=verify,
                            listing_age=PROCESS.settings.poll_seconds)
+        file.release = PROCESS.release
         if hydrate:
             file.hydrator = hydrator_for(replica, hydrate, PROCESS.settings.poll_seconds)
         return file

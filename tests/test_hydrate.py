@@ -20,9 +20,13 @@ import apsw
 import pytest
 
 import litestream_vfs
+from litestream_vfs import ltx
 from litestream_vfs.connect import open_replica, replica_uri
+from litestream_vfs.filemeta import WHOLE_FILE_LIMIT, guess_tail_length
 from litestream_vfs.hydrate import Hydrator, Meta, chain_after, hydration_path, hydrator_for
+from litestream_vfs.plan import build_chains
 from litestream_vfs.storage.base import LtxObject
+from litestream_vfs.storage.file import FileStorage
 from litestream_vfs.vfs import file_of
 
 from support.binaries import litestream_binary
@@ -391,6 +395,16 @@ def test_killed_build_leaves_only_a_partial_and_restarts_fetch_nothing_held(tmp_
     assert not Path(f"{path}.partial").exists()
     assert rebuilt["hydrator"]["gets"] > 0
     assert restarted["hydrator"]["gets"] == 0 and restarted["hydrator"]["bytes_fetched"] == 0
+    # Issue 14, item 8: the reopen reads each planned (large) file's header and index, not the
+    # 64 KiB of frames after its header that an open without a local copy reads along.
+    files = FileStorage(str(replica_dir)).list_files()
+    chains = build_chains(files)
+    plan, dating = chains.plan(txid), chains.finest(txid)
+    headers_only = [] if dating in plan else [dating]  # the file that dates the state: its header
+    assert all(o.size > WHOLE_FILE_LIMIT for o in (*plan, *headers_only))
+    index_bytes = sum(ltx.HEADER_SIZE + guess_tail_length(o.size) for o in plan) + ltx.HEADER_SIZE * len(headers_only)
+    assert restarted["opened"]["gets"] == 2 * len(plan) + len(headers_only), restarted["opened"]
+    assert restarted["opened"]["bytes_fetched"] <= index_bytes < sum(o.size for o in plan)
     assert restarted["first"] == restarted["status"]  # the open waited for the check: no read went remote
     truth_path = restored(litestream_binary("0.5.17"), f"file://{replica_dir}", txid, tmp_path)
     assert path.read_bytes() == as_rollback(truth_path.read_bytes())
