@@ -91,3 +91,13 @@ def dask_client(seaweedfs: SeaweedFS) -> Iterator[object]:
 def incident_replica(tmp_path_factory: pytest.TempPathFactory) -> IncidentReplica:
     """Known rows updated, deleted and re-inserted around a VACUUM (support/incidents.py)."""
     return build_incident_replica(tmp_path_factory.mktemp("incidents"))
+
+
+@pytest.fixture
+def fast_polling() -> Iterator[float]:
+    """Followers poll every 0.2 s during the test (the interval is yielded), then every second again."""
+    import litestream_vfs
+
+    litestream_vfs.register(poll_interval=0.2)
+    yield 0.2
+    litestream_vfs.register(poll_interval=1.0)

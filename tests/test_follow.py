@@ -13,25 +13,11 @@ import pytest
 import litestream_vfs
 from litestream_vfs.connect import connect
 from support.live import live_replication
+from support.threads import wait_for
 from support.replicas import run_restore
 from support.workload import open_writer
 
 POLL = 0.2
-
-
-@pytest.fixture
-def fast_polling():
-    litestream_vfs.register(poll_interval=POLL)
-    yield
-    litestream_vfs.register(poll_interval=1.0)
-
-
-def wait_for(condition, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out")
-        time.sleep(0.05)
 
 
 def test_following_latest_sees_every_commit_in_order(tmp_path, fast_polling):

@@ -42,3 +42,14 @@ def run_threads(targets: Sequence[Callable[[], Any]], timeout: float = 120.0, na
         raise ThreadFailures(f"{len(errors)} of {len(threads)} thread(s) failed; {name}-{i}: "
                              f"{type(first).__name__}: {first}") from first
     return results
+
+
+def wait_for(condition: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> None:
+    """Poll `condition` every 50 ms until it holds; AssertionError after `timeout` seconds."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
