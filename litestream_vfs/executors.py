@@ -50,6 +50,12 @@ class _Pool(ThreadPoolExecutor):
         return alive
 
 
+def tier_pool(tier: str, workers: int) -> ThreadPoolExecutor:
+    """A pool of the caller's own fan-out (a fleet: one database per task) named like the
+    process's; its tasks run their per-file work inline (`run_all`), never queued behind it."""
+    return _Pool(tier, workers)
+
+
 def current_tier() -> str | None:
     """The tier of the pool running the calling thread (None: a caller's own thread)."""
     return getattr(_tier, "name", None)

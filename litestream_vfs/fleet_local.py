@@ -1,17 +1,20 @@
 """One query on many databases of a directory of replicas, in one process (the local engine).
 
-Bounded whatever the number of databases: `jobs` worker threads and no thread
-or poller per database (every database is read at a fixed state, so nothing
-follows it); no LIST per database (each `Replica` adopts its share of the
-directory's one listing); one storage client for all (`child` stores share
-the directory's); pages in the process's shared, bounded page cache; and a
-database's connection and replica are dropped as soon as its rows are in.
+Bounded whatever the number of databases: `jobs` worker threads, each
+reading one database at a time and making its requests itself (its per-file
+work runs inline, so `jobs` databases are in flight however small the
+process's pools); no thread or poller per database (every database is read
+at a fixed state, so nothing follows it); no LIST per database (each
+`Replica` adopts its share of the directory's one listing); one storage
+client for all (`child` stores share the directory's); pages in the
+process's shared, bounded page cache; and a database's connection and
+replica are dropped as soon as its rows are in.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -19,6 +22,7 @@ from typing import Any
 import apsw
 
 from .connect import replica_uri
+from .executors import tier_pool
 from .fleet_table import TableBuilder, merge_tables
 from .notebook import query
 from .process import PROCESS
@@ -96,7 +100,7 @@ def run_part(part: Part, tick: Tick | None = None, store: DirectoryStorage | Non
     store = store or open_directory(part.dir_url, counters)
     results: list[tuple[list[str], list[tuple]] | str] = [""] * len(part.databases)
     try:
-        with ThreadPoolExecutor(max(1, part.jobs), thread_name_prefix="litestream-fleet") as pool:
+        with tier_pool("fleet", max(1, part.jobs)) as pool:
             futures = {pool.submit(query_database, store, name, files, part): index
                        for index, (name, files) in enumerate(part.databases)}
             for future in as_completed(futures):

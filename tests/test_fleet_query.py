@@ -9,10 +9,13 @@ import threading
 import pytest
 
 from litestream_vfs.errors import ReplicaError
+from litestream_vfs.executors import TASK_WORKERS
 from litestream_vfs.fleet_query import fleet, resolve_at
 from litestream_vfs.process import PROCESS
 from litestream_vfs.replica import Replica
 from support.fleet import CORRUPT
+from support.proxy import Proxy
+from support.truth import through
 
 ITEMS = "SELECT id, name, qty, price FROM items ORDER BY id"
 
@@ -94,6 +97,22 @@ def test_bounded_threads_and_nothing_kept_per_database(fleet_replicas):
     assert len(PROCESS.replicas()) == registry_before
     gc.collect()
     assert sum(isinstance(o, Replica) for o in gc.get_objects()) == replicas_before
+    assert result.table.num_rows == len(fleet_replica.names)
+
+
+def test_jobs_databases_are_in_flight_at_once(fleet_replicas, seaweedfs, monkeypatch):
+    """`jobs` databases are read at once, each doing its own requests (not queued behind the
+    process's small per-file pool), with one LIST and at most three GETs per database."""
+    fleet_replica = fleet_replicas["s3"]
+    for key, value in fleet_replica.env.items():
+        monkeypatch.setenv(key, value)
+    jobs = TASK_WORKERS * 2
+    with Proxy(seaweedfs.endpoint_url, latency=0.01) as proxy:
+        result = fleet(through(proxy, fleet_replica.dir_url), "SELECT count(*) FROM items", jobs=jobs)
+        counts = proxy.counts()
+    assert TASK_WORKERS < proxy.max_concurrency_seen <= jobs
+    assert counts["LIST"] == 1
+    assert counts["GET"] <= 3 * result.stats["databases"]
     assert result.table.num_rows == len(fleet_replica.names)
 
 
