@@ -121,9 +121,11 @@ def stats() -> dict[str, float]:
 
 
 def close() -> None:
-    """Stop every background thread (pollers, hydrators, worker pools: joined with a timeout),
+    """Stop every background thread (event-loop queries, pollers, hydrators, worker pools: joined with a timeout),
     close storage clients and drop caches. Interpreter exit does the same. Connections opened
     later start afresh."""
+    if "litestream_vfs.aio" in sys.modules:  # event-loop queries first: they use what closes below
+        sys.modules["litestream_vfs.aio"].shutdown()
     if "litestream_vfs.process" in sys.modules:  # nothing was ever opened otherwise
         sys.modules["litestream_vfs.process"].PROCESS.close()
 

@@ -92,3 +92,18 @@ def test_shutdown_interrupts_a_running_query(file_replica: ReplicaFixture) -> No
 
     assert asyncio.run(main()) < 2.0
     assert aio_threads() == []
+
+
+def test_package_close_stops_event_loop_queries(file_replica: ReplicaFixture) -> None:
+    import litestream_vfs
+
+    async def main() -> None:
+        task = asyncio.ensure_future(aio.query(file_replica.url, ENDLESS))
+        await asyncio.sleep(0.2)
+        litestream_vfs.close()
+        with pytest.raises(apsw.InterruptError):
+            await task
+
+    asyncio.run(main())
+    assert aio_threads() == []
+    assert asyncio.run(aio.query(file_replica.url, "SELECT count(*) FROM Genre"))[0][0] > 0  # starts afresh
