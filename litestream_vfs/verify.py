@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from .damage import identity
 from .errors import LitestreamVFSError, LTXError, ReplicaError
@@ -53,6 +53,8 @@ class Verifier:
         self._verified: set[tuple[object, int]] = set()
         #: Verified files by name -> size: the lock-free check on every read (see `all_verified`).
         self._sizes: dict[LtxObject, int] = {}
+        #: Files being verified now, by any thread: one download per file, however many readers.
+        self._running: dict[LtxObject, threading.Event] = {}
         #: Files the persistent cache did not know as verified (asked once per process).
         self._asked_disk: set[tuple[object, int]] = set()
         self._lock = threading.Lock()
@@ -112,11 +114,37 @@ class Verifier:
         return {m.obj for m in later}
 
     def _verify_now(self, obj: LtxObject, charge: Charge) -> None:
+        """Verify `obj` before its pages are served; if another thread is at it, wait for its verdict."""
         from .restore import CHUNK_BYTES
         if obj.size <= CHUNK_BYTES:
-            self.replica.read_whole(obj, charge)
+            work = lambda: self.replica.read_whole(obj, charge)  # noqa: E731
         else:
-            self.stream(obj, charge, keep_pages=True)
+            work = lambda: self.stream(obj, charge, keep_pages=True)  # noqa: E731
+        while not self._exclusively(obj, work, wait=True):
+            if self.is_verified(self.replica.metas([obj], charge)[0]):  # metas raises if it was damaged
+                return
+
+    def verify_later(self, obj: LtxObject, stop: threading.Event) -> None:
+        """The background pass over `obj` (skipped if a reader is verifying it now)."""
+        self._exclusively(obj, lambda: self.stream(obj, (), stop=stop, in_flight=0), wait=False)
+
+    def _exclusively(self, obj: LtxObject, work: Callable[[], object], wait: bool) -> bool:
+        """Run `work` unless another thread verifies `obj` now; then wait for it if asked. True if run."""
+        with self._lock:
+            running = self._running.get(obj)
+            if running is None:
+                mine = self._running[obj] = threading.Event()
+        if running is not None:
+            if wait:
+                running.wait()
+            return False
+        try:
+            work()
+        finally:
+            with self._lock:
+                del self._running[obj]
+            mine.set()
+        return True
 
     def stream(self, obj: LtxObject, charge: Charge, keep_pages: bool = False,
                stop: threading.Event | None = None, in_flight: int | None = None) -> None:
@@ -171,7 +199,7 @@ class BackgroundVerifier:
                 except queue.Empty:
                     continue
                 try:
-                    verifier.stream(meta.obj, (), stop=self._stop, in_flight=0)
+                    verifier.verify_later(meta.obj, self._stop)
                 except LitestreamVFSError:
                     pass  # poisoned (the damage registry has it) or unreadable now: served files retry
                 finally:

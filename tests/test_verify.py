@@ -15,6 +15,7 @@ import json
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import apsw
@@ -223,3 +224,21 @@ def test_investigation_commands_never_use_a_corrupt_file(file_replica, tmp_path,
     assert cli_main(argv) != 0
     out = capsys.readouterr()
     assert target.name in out.err and out.out == "", out
+
+
+def test_concurrent_full_readers_download_a_large_file_once(file_replica, tmp_path, monkeypatch, stream_in_chunks):
+    monkeypatch.setattr(filemeta, "WHOLE_FILE_LIMIT", 64 * 1024)
+    root = tmp_path / "replica"
+    shutil.copytree(file_replica.url, root)
+    replica = open_replica(str(root))
+    state = replica.latest()
+    large = [o for o in {loc.obj for loc in replica.page_map(state).values()} if o.size > 64 * 1024]
+    before = replica.counters.bytes_fetched
+    threads = [threading.Thread(target=replica.read_pages, args=(state, range(1, state.commit + 1)),
+                                kwargs={"verify": "full"}, name=f"reader-{i}") for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert large and all(replica.verifier.is_verified(meta) for meta in replica.metas(large))
+    assert replica.counters.bytes_fetched - before < 2 * sum(o.size for o in state.plan)
