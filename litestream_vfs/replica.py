@@ -221,6 +221,8 @@ class Replica:
 
     def _state(self, txid: int, charge: Charge) -> State:
         chains = self.chains_for(charge)
+        if txid not in chains and txid > (chains.latest or 0):  # newer than we listed: look again
+            chains = self.refresh(charge)
         if txid not in chains:
             raise OutOfHistory(f"TXID {format_txid(txid)} is not a restorable state of "
                                f"{self.storage.url}{self.damage_note(txid)}; {self.describe_range()}")
@@ -260,8 +262,11 @@ class Replica:
 
     def _state_at(self, when: datetime, charge: Charge) -> State:
         """Timestamps grow with TXIDs, so a k-ary search fetches only a few headers
-        per round instead of every one."""
-        chains = self.chains_for(charge)
+        per round instead of every one. A time after the last listing may have newer
+        states: the replica is listed again first."""
+        confirmed = self.lister.last_success
+        chains = self.chains_for(charge) if confirmed is not None and when.timestamp() <= confirmed \
+            else self.refresh(charge)
         states = chains.states
         lo, hi = -1, len(states)  # time(states[lo]) <= when < time(states[hi])
         while hi - lo > 1:

@@ -15,10 +15,6 @@ from support.live import live_replication
 from support.replicas import ReplicaLocation
 from support.workload import open_writer
 
-XFAIL = ("a pinned connection's process keeps its first listing: a TXID or time newer than it is "
-         "refused or mapped to the old newest state until some connection's poll re-lists "
-         "(Replica._state / _state_at use chains_for without a re-list on a miss)")
-
 
 def wait_for_new_state(location: ReplicaLocation, after: int, timeout: float = 20.0) -> int:
     deadline = time.monotonic() + timeout
@@ -46,15 +42,15 @@ def pinned_then_newer(tmp_path):
         writer.close()
 
 
-@pytest.mark.xfail(strict=True, reason=XFAIL)
 def test_travel_by_txid_to_a_state_committed_after_the_first_listing(pinned_then_newer):
+    """A TXID beyond the process's last listing lists the replica again before it is refused."""
     reader, newer = pinned_then_newer
     reader.execute(f"PRAGMA litestream_txid = '{newer:016x}'")
     assert reader.execute("SELECT count(*) FROM ticks").fetchall() == [(1,)]
 
 
-@pytest.mark.xfail(strict=True, reason=XFAIL)
 def test_travel_by_time_to_a_state_committed_after_the_first_listing(pinned_then_newer):
+    """A time after the process's last listing lists the replica again before it is resolved."""
     reader, newer = pinned_then_newer
     now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     reader.execute(f"PRAGMA litestream_time = '{now}'")
