@@ -222,9 +222,9 @@ def test_left_to_boto3(files, boto3_asked, environ):
     assert boto3_asked
 
 
-def test_a_config_file_that_may_name_the_region_is_read_by_boto3(files, boto3_asked, monkeypatch):
+def test_a_profile_with_more_than_keys_and_region_is_read_by_boto3(files, boto3_asked, monkeypatch):
     config, _ = files
-    config.write_text("[default]\nregion = eu-central-1\n")
+    config.write_text("[default]\nregion = eu-central-1\nuse_fips_endpoint = false\n")
     monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
     target, _ = aws.resolve(settings_for("s3://bucket/db"), {**KEYS, "AWS_CONFIG_FILE": str(config)})
     assert boto3_asked and target.region == "eu-central-1"
@@ -239,3 +239,85 @@ def test_a_config_file_that_may_name_the_region_is_read_by_boto3(files, boto3_as
 def test_addressing_style(bucket, path_style, expected):
     target = aws.Target("https://s3.amazonaws.com", "us-east-1", path_style, False)
     assert target.for_bucket(bucket) == expected
+
+
+# -- profiles read without boto3 must agree with boto3 --------------------------------
+PROFILES = {
+    "default keys, region in config": (
+        "[default]\nregion = eu-west-3\n", "[default]\naws_access_key_id = AKIADEFAULT\naws_secret_access_key = s1\n", {}),
+    "named profile": (
+        "[default]\nregion = eu-west-1\n[profile reader]\nregion = ap-east-1\noutput = json\n",
+        "[default]\naws_access_key_id = AKIADEFAULT\naws_secret_access_key = s1\n"
+        "[reader]\naws_access_key_id = AKIAREADER\naws_secret_access_key = s2\naws_session_token = t2\n",
+        {"AWS_PROFILE": "reader"}),
+    "keys only in the config file": (
+        "[profile cfg]\naws_access_key_id = AKIACONFIG\naws_secret_access_key = s3\nregion = sa-east-1\n", "",
+        {"AWS_PROFILE": "cfg"}),
+    "credentials file beats config file": (
+        "[default]\naws_access_key_id = AKIACONFIG\naws_secret_access_key = s3\n",
+        "[default]\naws_access_key_id = AKIASHARED\naws_secret_access_key = s4\n", {}),
+    "no region anywhere": ("[default]\noutput = text\n",
+                           "[default]\naws_access_key_id = AKIADEFAULT\naws_secret_access_key = s1\n", {}),
+    "environment keys, region from the profile": (
+        "[default]\nregion = eu-north-1\n", "", {**KEYS}),
+}
+NOT_PLAIN = {
+    "assume role": ("[profile r]\nrole_arn = arn:aws:iam::1:role/x\nsource_profile = default\n",
+                    "[default]\naws_access_key_id = A\naws_secret_access_key = s\n", {"AWS_PROFILE": "r"}),
+    "sso": ("[profile s]\nsso_start_url = https://example.invalid/start\nsso_region = us-east-1\n"
+            "sso_account_id = 1\nsso_role_name = r\n", "", {"AWS_PROFILE": "s"}),
+    "credential_process": ("[default]\ncredential_process = /bin/false\n", "", {}),
+    "endpoint in the profile": ("[default]\nendpoint_url = http://127.0.0.1:1\n",
+                                "[default]\naws_access_key_id = A\naws_secret_access_key = s\n", {}),
+    "nested s3 settings": ("[default]\ns3 =\n    addressing_style = path\n",
+                           "[default]\naws_access_key_id = A\naws_secret_access_key = s\n", {}),
+    "missing profile": ("[default]\nregion = eu-west-1\n", "", {"AWS_PROFILE": "nobody"}),
+    "AWS_DEFAULT_PROFILE": ("[default]\nregion = eu-west-1\n",
+                            "[default]\naws_access_key_id = A\naws_secret_access_key = s\n",
+                            {"AWS_DEFAULT_PROFILE": "default"}),
+}
+
+
+def write_profiles(files, monkeypatch, config_text, credentials_text, environ) -> dict[str, str]:
+    config, credentials = files
+    config.write_text(config_text)
+    credentials.write_text(credentials_text)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    import os
+
+    return dict(os.environ)
+
+
+@pytest.mark.parametrize("case", sorted(PROFILES))
+def test_plain_profiles_match_boto3_without_it(files, boto3_refused, monkeypatch, case):
+    import boto3
+
+    environ = write_profiles(files, monkeypatch, *PROFILES[case])
+    target, credentials = aws.resolve(settings_for("s3://bucket/db"), environ)
+    session = boto3.session.Session()
+    theirs = session.get_credentials().get_frozen_credentials()
+    ours = credentials()
+    assert (ours.access_key, ours.secret_key, ours.token) == (theirs.access_key, theirs.secret_key, theirs.token)
+    assert target.region == (session.region_name or "us-east-1")
+    assert target.endpoint == aws.aws_endpoint(target.region)
+
+
+@pytest.mark.parametrize("case", sorted(NOT_PLAIN))
+def test_other_profiles_are_left_to_boto3(files, monkeypatch, case):
+    environ = write_profiles(files, monkeypatch, *NOT_PLAIN[case])
+    assert aws.plain_profile(environ) is None
+
+
+def test_profile_keys_read_a_replica_without_boto3(files, boto3_refused, seaweedfs, s3_replica, expected,
+                                                   monkeypatch):
+    """The common laptop set-up: keys in ~/.aws/credentials, region in ~/.aws/config."""
+    config, credentials = files
+    credentials.write_text(f"[reader]\naws_access_key_id = {seaweedfs.access_key}\n"
+                           f"aws_secret_access_key = {seaweedfs.secret_key}\n")
+    config.write_text(f"[profile reader]\nregion = {seaweedfs.region}\n")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    monkeypatch.setenv("AWS_PROFILE", "reader")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", seaweedfs.endpoint_url)
+    reads(bare_url(s3_replica), expected)

@@ -1,11 +1,11 @@
 """Where S3 requests go and with which keys, exactly as boto3 would decide, mostly without boto3.
 
-boto3 costs a quarter of a second to import and build a client. When the URL
-and environment settle everything — keys in AWS_ACCESS_KEY_ID/SECRET (or
-Litestream's aliases), the endpoint in the URL or AWS_ENDPOINT_URL_S3 /
-AWS_ENDPOINT_URL, the region in the URL or AWS_DEFAULT_REGION (or no AWS
-config file that could name one) — those are boto3's own first answers, so
-nothing else is loaded. Otherwise boto3 itself resolves the endpoint and
+boto3 costs a quarter of a second to import and build a client. When the URL,
+environment and AWS files settle everything — keys in AWS_ACCESS_KEY_ID/SECRET,
+Litestream's aliases, or a profile holding only keys and region; the endpoint
+in the URL or AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL (else AWS's own); the
+region in the URL, AWS_DEFAULT_REGION or that profile — those are boto3's own
+answers, so nothing else is loaded. Otherwise boto3 itself resolves the endpoint and
 region (profiles, config files, FIPS/dual-stack) and its credential chain
 supplies the keys (profiles, SSO, assume-role, web identity, container and
 instance roles, credential_process), refreshed as it refreshes them.
@@ -26,6 +26,9 @@ from .sigv4 import Credentials
 DEFAULT_REGION = "us-east-1"
 CREDENTIAL_HINT = ("set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
                    "(or LITESTREAM_ACCESS_KEY_ID and LITESTREAM_SECRET_ACCESS_KEY), or an AWS profile")
+#: Profile settings that leave boto3's credential chain at the profile's own keys.
+_PLAIN_PROFILE_KEYS = frozenset({"aws_access_key_id", "aws_secret_access_key", "aws_session_token",
+                                 "aws_account_id", "region", "output"})
 #: Environment that makes boto3 choose endpoints or keys by rules we leave to it.
 _BOTO3_ONLY = ("AWS_USE_FIPS_ENDPOINT", "AWS_USE_DUALSTACK_ENDPOINT", "AWS_CREDENTIAL_EXPIRATION",
                "AWS_S3_DISABLE_MULTIREGION_ACCESS_POINTS")
@@ -80,14 +83,64 @@ def _env_credentials(settings: Any, environ: Mapping[str, str]) -> Credentials |
     return None
 
 
+def _ini(path: str) -> dict[str, dict[str, str]] | None:
+    """Sections of an AWS INI file ({} if absent); None if it does not parse (boto3 will say why)."""
+    import configparser
+
+    parser = configparser.RawConfigParser()
+    try:
+        parser.read([os.path.expanduser(os.path.expandvars(path))])
+    except (configparser.Error, UnicodeDecodeError):
+        return None
+    return {section: dict(parser.items(section)) for section in parser.sections()}
+
+
+def plain_profile(environ: Mapping[str, str]) -> dict[str, str] | None:
+    """The selected profile (config file merged with credentials file, as botocore merges them)
+    when it holds nothing but keys, region and output: then boto3's chain ends at its keys (the
+    credentials file's before the config file's) and its region is the profile's. None when the
+    profile asks for more (roles, SSO, web identity, processes, endpoints, ...), is missing, or
+    the environment selects a web identity: boto3 decides those."""
+    if "AWS_DEFAULT_PROFILE" in environ or environ.get("AWS_WEB_IDENTITY_TOKEN_FILE") or environ.get("AWS_ROLE_ARN"):
+        return None
+    name = environ.get("AWS_PROFILE", "default")
+    config = _ini(environ.get("AWS_CONFIG_FILE") or "~/.aws/config")
+    shared = _ini(environ.get("AWS_SHARED_CREDENTIALS_FILE") or "~/.aws/credentials")
+    if not name or config is None or shared is None:
+        return None
+    sections = [values for section, values in config.items()
+                if (section.split() == ["profile", name]) or (name == "default" and section == "default")]
+    if len(sections) > 1 or (not sections and name not in shared):
+        return None
+    merged = {**(sections[0] if sections else {}), **shared.get(name, {})}
+    if set(merged) - _PLAIN_PROFILE_KEYS:
+        return None
+    return merged
+
+
+def _profile_credentials(environ: Mapping[str, str], profile: dict[str, str] | None) -> Credentials | None:
+    """Keys of a plain profile, from the credentials file first, as botocore's chain takes them."""
+    if profile is None:
+        return None
+    shared = _ini(environ.get("AWS_SHARED_CREDENTIALS_FILE") or "~/.aws/credentials") or {}
+    name = environ.get("AWS_PROFILE", "default")
+    source = shared.get(name) if "aws_access_key_id" in shared.get(name, {}) else profile
+    if not source.get("aws_access_key_id") or not source.get("aws_secret_access_key"):
+        return None  # no keys (a metadata service, perhaps) or half of them: boto3 decides or explains
+    return Credentials(source["aws_access_key_id"], source["aws_secret_access_key"],
+                       source.get("aws_session_token"))
+
+
 def resolve(settings: Any, environ: Mapping[str, str]) -> tuple[Target, Callable[[], Credentials]]:
     """(where to send requests, a function returning valid keys) for `S3Settings`."""
-    static = _env_credentials(settings, environ)
+    has_config = _config_file(environ)
+    profile = plain_profile(environ) if has_config or not _env_credentials(settings, environ) else None
+    static = _env_credentials(settings, environ) or _profile_credentials(environ, profile)
     endpoint = settings.endpoint_url or _env_endpoint(environ)
-    region = settings.region or environ.get("AWS_DEFAULT_REGION")
-    if region is None and not _config_file(environ):
+    region = settings.region or environ.get("AWS_DEFAULT_REGION") or (profile or {}).get("region")
+    if region is None and (not has_config or profile is not None):
         region = DEFAULT_REGION
-    settled = region is not None and (endpoint is not None or not _config_file(environ))
+    settled = region is not None and (endpoint is not None or not has_config or profile is not None)
     if static is not None and settled and not any(environ.get(name) for name in _BOTO3_ONLY):
         target = Target(endpoint or aws_endpoint(region), region, settings.force_path_style, endpoint is not None)
         return target, lambda: static
