@@ -109,3 +109,58 @@ def trunk_entries(trunk: bytes) -> tuple[int, list[int]]:
     following, count = struct.unpack_from(">II", trunk, 0)
     count = min(count, len(trunk) // 4 - 2)
     return following, list(struct.unpack_from(f">{count}I", trunk, 8))
+
+
+def _int(data: bytes) -> int:
+    return int.from_bytes(data, "big", signed=True)
+
+
+#: Serial type -> (size, decoder) for the fixed-size kinds of a record value.
+_FIXED = {0: (0, lambda b: None), 1: (1, _int), 2: (2, _int), 3: (3, _int), 4: (4, _int), 5: (6, _int),
+          6: (8, _int), 7: (8, lambda b: struct.unpack(">d", b)[0]), 8: (0, lambda b: 0), 9: (0, lambda b: 1)}
+
+
+def record_prefix(payload: bytes, count: int) -> tuple | None:
+    """The first `count` values of a SQLite record (UTF-8 text), None if `payload` ends before them."""
+    try:
+        header_size, at = varint(payload, 0)
+        types = []
+        while at < header_size and len(types) < count:
+            serial, used = varint(payload, at)
+            types.append(serial)
+            at += used
+    except IndexError:
+        return None
+    values, at = [], header_size
+    for serial in types:
+        if serial in _FIXED:
+            size, decode = _FIXED[serial]
+        elif serial >= 12:
+            size = (serial - 12) // 2
+            decode = bytes if serial % 2 == 0 else (lambda b: b.decode("utf-8", "surrogateescape"))
+        else:
+            return None  # 10 and 11 are reserved
+        if at + size > len(payload):
+            return None
+        values.append(decode(payload[at:at + size]))
+        at += size
+    return tuple(values) if len(values) == count else None
+
+
+def index_cell_keys(page: bytes, pgno: int, count: int, usable: int) -> list[tuple] | None:
+    """The first `count` record values of every cell of an index b-tree page (interior or leaf),
+    from the bytes on the page; None if some cell keeps part of them on overflow pages."""
+    interior = kind(page, pgno) == INDEX_INTERIOR
+    most = (usable - 12) * 64 // 255 - 23
+    least = (usable - 12) * 32 // 255 - 23
+    keys = []
+    for cell in _cell_pointers(page, pgno):
+        at = cell + (4 if interior else 0)
+        size, used = varint(page, at)
+        local = size if size <= most else least + (size - least) % (usable - 4)
+        local = local if local <= most else least
+        found = record_prefix(page[at + used:at + used + local], count)
+        if found is None:
+            return None
+        keys.append(found)
+    return keys

@@ -22,6 +22,8 @@ from .storage.base import LtxObject
 Range = tuple[int | None, int | None]  # (exclusive low, inclusive high); None: unbounded
 #: Above this share of the database written, classifying pages costs more than a scan.
 MOST_WRITTEN = 0.5
+#: More candidate keys than this: one scan is cheaper than a lookup per key.
+MAX_KEYS = 20_000
 
 
 class Segment(NamedTuple):
@@ -124,14 +126,22 @@ class _Side:
         return self.replica.read_pages(self.state, [p for p in pgnos if p <= self.state.commit], self.charge)
 
 
-def changed_ranges(old_file: Any, new_file: Any, old_root: int, new_root: int) -> list[Range] | None:
-    """Rowid ranges outside which both states hold identical rows; None: cannot tell, scan all.
+@dataclass(frozen=True)
+class _Written:
+    """The pages written between two states, read in both (one batched round each)."""
 
-    One trap: an UPDATE that changes only the overflowing tail of a row
-    rewrites overflow pages, not the leaf. So every written page must
-    provably not be an overflow page (b-tree pages start with a non-zero
-    type byte, free pages are listed), else the answer is None.
-    """
+    old: _Side
+    new: _Side
+    pages: set[int]
+    before: dict[int, bytes]
+    after: dict[int, bytes]
+
+
+def _written_pages(old_file: Any, new_file: Any, old_root: int, new_root: int) -> _Written | None:
+    """Written pages in both states; None when reading them cannot narrow a diff: other
+    replicas or page sizes, a moved root, most of the database written, or a written page
+    that may be an overflow page in both states (an UPDATE that changes only a row's
+    overflowing tail rewrites overflow pages, not the b-tree page holding the row)."""
     replica: Replica = old_file.replica
     old = _Side(replica, old_file.state, old_root, old_file.charge)
     new = _Side(replica, new_file.state, new_root, new_file.charge)
@@ -143,18 +153,53 @@ def changed_ranges(old_file: Any, new_file: Any, old_root: int, new_root: int) -
         written = {p for p in set(map_old) | set(map_new) if map_old.get(p) != map_new.get(p)}
     if len(written) > MOST_WRITTEN * max(old.state.commit, new.state.commit):
         return None
-    pages_old, pages_new = old.read(written), new.read(written)
-    if _maybe_overflow(old, new, written, pages_old, pages_new):
+    found = _Written(old, new, written, old.read(written), new.read(written))
+    return None if _maybe_overflow(old, new, written, found.before, found.after) else found
+
+
+def changed_ranges(old_file: Any, new_file: Any, old_root: int, new_root: int) -> list[Range] | None:
+    """Rowid ranges outside which both states hold identical rows; None: cannot tell, scan all."""
+    written = _written_pages(old_file, new_file, old_root, new_root)
+    if written is None:
         return None
     routed = []
-    for side, pages in ((old, pages_old), (new, pages_new)):
+    for side, pages in ((written.old, written.before), (written.new, written.after)):
         keys = [btree.first_key(page, p) for p, page in pages.items()
                 if btree.kind(page, p) in (btree.TABLE_LEAF, btree.TABLE_INTERIOR)]
-        found = route(replica, side.state, side.root, [k for k in keys if k is not None], written, side.charge)
+        found = route(side.replica, side.state, side.root, [k for k in keys if k is not None], written.pages,
+                      side.charge)
         if found is None:
             return None
         routed.append(found[0])
     return dirty_ranges(*routed)
+
+
+def changed_keys(old_file: Any, new_file: Any, old_root: int, new_root: int, count: int) -> set[tuple] | None:
+    """For a WITHOUT ROWID table (an index b-tree keyed by its first `count` columns): keys
+    outside which both states hold identical rows; None: cannot tell, scan all.
+
+    A row on a page nobody wrote is on that same page in both states (moving,
+    changing or deleting it writes the page it leaves), so every changed row is
+    on a written page in one state or the other. Those pages are read anyway;
+    the keys on every written index page are candidates (pages of other indexes
+    propose keys that match nothing, which costs a lookup, never a wrong row).
+    """
+    written = _written_pages(old_file, new_file, old_root, new_root)
+    if written is None:
+        return None
+    header = written.old.read([1]).get(1, bytes(100))
+    if header[56:60] != b"\0\0\0\1":  # text is decoded as UTF-8: other encodings are scanned
+        return None
+    usable = written.old.state.page_size - header[20]
+    keys: set[tuple] = set()
+    for pages in (written.before, written.after):
+        for pgno, page in pages.items():
+            if btree.kind(page, pgno) in (btree.INDEX_LEAF, btree.INDEX_INTERIOR):
+                found = btree.index_cell_keys(page, pgno, count, usable)
+                if found is None or len(keys) + len(found) > MAX_KEYS:
+                    return None
+                keys.update(found)
+    return keys
 
 
 def _maybe_overflow(old: _Side, new: _Side, written: set[int], pages_old: dict[int, bytes],

@@ -4,7 +4,8 @@ Both states are read through SQL in key order and merge-joined, streaming.
 For rowid tables only the rowid ranges `leafdiff` finds possibly changed are
 read: ordered by rowid when rows are keyed by it, else through SQLite's
 sorter by the declared key (rows outside those ranges are identical in both
-states, so they cannot be part of the diff whatever their key).
+states, so they cannot be part of the diff whatever their key). For WITHOUT
+ROWID tables only the keys found on written pages are looked up.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import apsw
 
 from .connect import connect, open_replica, replica_uri
 from .errors import ReplicaError
-from .leafdiff import Range, changed_ranges
+from .leafdiff import Range, changed_keys, changed_ranges
 from .state_range import resolve_state
 from .tablekey import TableShape, quote, table_shape
 from .timeparse import format_txid
@@ -60,6 +61,20 @@ def rows_in(connection: apsw.Connection, schema: str, shape: TableShape, key: Ta
         params = tuple(v for pair in bounds for v in pair)
     for row in cursor.execute(sql, params):
         yield tuple(row[:width]), dict(zip(shape.columns, row[width:]))
+
+
+def rows_at(connection: apsw.Connection, schema: str, shape: TableShape, keys: set[tuple]) -> Iterator[Keyed]:
+    """(key, row) for each of `keys` present in `shape`'s table, in key order (a lookup each)."""
+    source = f"{quote(schema)}.{quote(shape.table)} AS _row"
+    sql = f"SELECT {', '.join(shape.key_exprs)}, _row.* FROM {source} WHERE {shape.where()}"
+    width = len(shape.key_exprs)
+    found: dict[tuple, dict[str, Any]] = {}
+    cursor = connection.cursor()
+    for key in keys:
+        for row in cursor.execute(sql, key):
+            found[tuple(row[:width])] = dict(zip(shape.columns, row[width:]))
+    for key in sorted(found, key=sort_key):
+        yield key, found[key]
 
 
 def at_most(ranges: list[Range], limit: int) -> list[Range]:
@@ -108,6 +123,14 @@ def diff_schemas(connection: apsw.Connection, table: str, before: str = "main",
     if old is not None and new is not None and (old.rowid, old.key_names) != (new.rowid, new.key_names):
         raise ReplicaError(f"table {table!r} changed its key between the two states "
                            f"({', '.join(old.key_names)} -> {', '.join(new.key_names)}); rows cannot be matched")
+    common = tuple(c for c in (old.columns if old else ()) if new is not None and c in new.columns)
+    if old is not None and new is not None and not ref.rowid:
+        files = file_of(connection, before), file_of(connection, after)
+        keys = changed_keys(*files, old.rootpage, new.rootpage, len(ref.key_names))
+        if keys is not None:
+            yield from merge(rows_at(connection, before, old, keys), rows_at(connection, after, new, keys),
+                             ref.key_names, common)
+            return
     ranges: list[Range] = [(None, None)]
     if old is not None and new is not None and ref.rowid:
         found = changed_ranges(file_of(connection, before), file_of(connection, after),
@@ -118,7 +141,6 @@ def diff_schemas(connection: apsw.Connection, table: str, before: str = "main",
     empty: Iterator[Keyed] = iter(())
     rows_before = rows_in(connection, before, old, ref, ranges) if old else empty
     rows_after = rows_in(connection, after, new, ref, ranges) if new else empty
-    common = tuple(c for c in (old.columns if old else ()) if new is not None and c in new.columns)
     yield from merge(rows_before, rows_after, ref.key_names, common)
 
 

@@ -70,3 +70,34 @@ def test_freelist_trunks_list_every_free_page(database: tuple[Path, dict[int, by
         trunk, leaves = btree.trunk_entries(pages[trunk])
         free.update(leaves)
     assert len(free) == int.from_bytes(pages[1][36:40], "big") > 0
+
+
+def test_index_cell_keys_read_every_key_of_a_without_rowid_table(tmp_path: Path) -> None:
+    path = tmp_path / "w.db"
+    conn = apsw.Connection(str(path))
+    conn.execute("PRAGMA page_size=1024; CREATE TABLE w(a TEXT, b INT, c, PRIMARY KEY (a, b)) WITHOUT ROWID")
+    with conn:  # long rows overflow, but their keys stay on the page
+        conn.executemany("INSERT INTO w VALUES (?, ?, ?)", ((f"k{i:04d}", i % 7, "x" * (i % 900)) for i in range(3000)))
+    data = path.read_bytes()
+    pages = {i // 1024 + 1: data[i:i + 1024] for i in range(0, len(data), 1024)}
+    keys = []
+    for pgno, in conn.execute("SELECT pageno FROM dbstat WHERE name = 'w' AND pagetype != 'overflow'"):
+        found = btree.index_cell_keys(pages[pgno], pgno, 2, 1024)
+        assert found is not None
+        keys += found
+    assert sorted(keys) == sorted(conn.execute("SELECT a, b FROM w").fetchall())
+    assert conn.execute("SELECT count(*) FROM dbstat WHERE name = 'w' AND pagetype = 'overflow'").fetchone()[0] > 0
+
+
+def test_record_prefix_decodes_every_serial_type(tmp_path: Path) -> None:
+    values = (None, 0, 1, -5, 300, -70000, 2**31, 2**40, -2**62, 1.5, "h\u00e9llo", b"\x00\x01", "")
+    path = tmp_path / "r.db"
+    conn = apsw.Connection(str(path))
+    columns = ", ".join(f"c{i}" for i in range(len(values)))
+    conn.execute(f"CREATE TABLE t({columns}); CREATE INDEX ix ON t({columns})")
+    conn.execute(f"INSERT INTO t VALUES ({', '.join('?' * len(values))})", values)
+    pgno, = conn.execute("SELECT rootpage FROM sqlite_schema WHERE name = 'ix'").fetchone()
+    page = path.read_bytes()[(pgno - 1) * 4096:pgno * 4096]
+    assert btree.index_cell_keys(page, pgno, len(values), 4096) == [values]
+    assert btree.index_cell_keys(page, pgno, 3, 4096) == [values[:3]]
+    assert btree.record_prefix(b"\x03\x01\x01\x05", 2) is None, "the second value is cut off"
