@@ -83,10 +83,11 @@ def test_pandas_read_sql_without_warnings(engine, file_replica: ReplicaFixture) 
         frame = pd.read_sql(sql, engine)
         empty = pd.read_sql("SELECT ArtistId, Name FROM Artist WHERE ArtistId < 0", engine)
         chunks = list(pd.read_sql(sql, engine, chunksize=1000))
+        by_url = pd.read_sql(sql, engine_url(file_replica))  # pandas makes the engine from the URL
         blobs = pd.read_sql(sa.text("SELECT id, payload, 9223372036854775807 AS big FROM bulk WHERE id < :n"),
                             engine, params={"n": 100})
     truth = file_replica.truth(None, sql)
-    assert rows_of(frame) == truth
+    assert rows_of(frame) == truth and by_url.equals(frame)
     assert frame["Composer"].isna().sum() == sum(row[2] is None for row in truth) > 0
     assert list(empty.columns) == ["ArtistId", "Name"] and len(empty) == 0
     assert [len(chunk) for chunk in chunks[:-1]] == [1000] * (len(chunks) - 1)
