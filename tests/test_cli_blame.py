@@ -1,4 +1,4 @@
-"""`litestream-vfs blame` and `bisect` (cli/blame.py, cli/bisect.py) and SQL's `litestream_blame`."""
+"""`litestream-vfs blame` (cli/blame.py) and its SQL form `litestream_blame`."""
 
 from __future__ import annotations
 
@@ -30,20 +30,6 @@ def test_cli_blame_errors_name_the_culprit(incident_replica: IncidentReplica, ca
     assert cli.main(["blame", incident_replica.url, "Artist", "fifty"]) == 1
     err = capsys.readouterr().err
     assert "fifty" in err and "ArtistId" in err and "Traceback" not in err
-
-
-def test_cli_bisect(incident_replica: IncidentReplica, capsys: pytest.CaptureFixture) -> None:
-    url, sql = incident_replica.url, "SELECT Name FROM Artist WHERE ArtistId = 50"
-    assert cli.main(["bisect", url, sql, "--format", "json"]) == 0
-    printed = json.loads(capsys.readouterr().out)
-    assert printed == litestream_vfs.bisect(url, sql).to_json()
-    assert printed["txid"] == format_txid(incident_replica.step("rename artist"))
-    assert printed["before"] == [{"Name": "Metallica"}] and printed["after"] == [{"Name": "Metallica (renamed)"}]
-    assert cli.main(["bisect", url, "SELECT count(*) AS n FROM Genre"]) == 0
-    assert capsys.readouterr().out.startswith("no change")
-    assert cli.main(["bisect", url, sql, "--to", format_txid(incident_replica.step("unrelated tracks"))]) == 0
-    out = capsys.readouterr().out
-    assert out.startswith(f"first change: TXID {printed['txid']}") and "Metallica (renamed)" in out
 
 
 def test_sql_litestream_blame(incident_replica: IncidentReplica) -> None:
