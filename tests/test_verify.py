@@ -242,3 +242,19 @@ def test_concurrent_full_readers_download_a_large_file_once(file_replica, tmp_pa
         thread.join()
     assert large and all(replica.verifier.is_verified(meta) for meta in replica.metas(large))
     assert replica.counters.bytes_fetched - before < 2 * sum(o.size for o in state.plan)
+
+
+def test_cli_verify_option_applies_to_every_connection_of_the_command(file_replica, tmp_path, capsys,
+                                                                      monkeypatch):
+    root, target = corrupt_view(file_replica, tmp_path, "snapshot")
+    monkeypatch.setattr(filemeta, "WHOLE_FILE_LIMIT", 0)  # the snapshot is read by ranges
+    default = PROCESS.settings.verify
+    try:
+        assert cli_main(["query", str(root), "SELECT * FROM Track", "--txid", f"{target.max_txid:016x}",
+                         "--verify", "full"]) == 1
+    finally:
+        PROCESS.configure(verify=default)  # the option set the process default: undo it
+    out = capsys.readouterr()
+    assert target.name in out.err and out.out == ""
+    with pytest.raises(SystemExit):  # argparse: a usage error
+        cli_main(["--verify", "sometimes", "history", str(root)])

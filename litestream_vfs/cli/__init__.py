@@ -1,7 +1,8 @@
 """`litestream-vfs`: query, inspect, validate and restore Litestream replicas from a shell.
 
 Errors are one line on stderr and exit status 1 (2 for usage errors); `--debug`,
-anywhere on the command line, shows the traceback instead.
+anywhere on the command line, shows the traceback instead; `--verify MODE`, anywhere,
+is `verify=` for every connection the command opens.
 
 Each command group is a module here with a `register(commands)` function
 (see `args.Commands`); a new group is one new module named in COMMAND_MODULES.
@@ -17,7 +18,7 @@ import sys
 from typing import Sequence
 
 from ..distribution import refuse_foreign_package
-from .args import Commands, VersionAction
+from .args import Commands, VersionAction, add_verify
 
 #: Modules of this package that add subcommands, in the order `--help` lists them.
 COMMAND_MODULES = ("query", "history", "restore", "changes", "blame", "bisect", "fleet")
@@ -26,6 +27,7 @@ COMMAND_MODULES = ("query", "history", "restore", "changes", "blame", "bisect", 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="litestream-vfs", description=__doc__.splitlines()[0])
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
+    add_verify(parser, None)
     parser.add_argument("--version", action=VersionAction)
     commands = Commands(parser)
     for name in COMMAND_MODULES:
@@ -38,6 +40,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         refuse_foreign_package(sys.modules.get("litestream_vfs"))  # e.g. the Go VFS wheel's __init__
+        if args.verify:
+            from ..process import PROCESS
+
+            PROCESS.configure(verify=args.verify)
         status = args.run(args)
         sys.stdout.flush()  # so a reader that left early (`| head`) is noticed here
         return status

@@ -11,12 +11,23 @@ if TYPE_CHECKING:
 Run = Callable[[argparse.Namespace], int]
 
 
+VERIFY_MODES = ("auto", "full", "ranges")
+
+
 def debug_options() -> argparse.ArgumentParser:
-    """`--debug`, accepted before or after the subcommand (SUPPRESS keeps a later subparser from resetting it)."""
+    """`--debug` and `--verify`, accepted before or after the subcommand (SUPPRESS keeps a later
+    subparser from resetting them)."""
     parent = argparse.ArgumentParser(add_help=False)
     parent.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                         help="show the traceback of an error")
+    add_verify(parent, argparse.SUPPRESS)
     return parent
+
+
+def add_verify(parser: argparse.ArgumentParser, default: object) -> None:
+    parser.add_argument("--verify", choices=VERIFY_MODES, default=default,
+                        help="when a file's checksum is verified relative to serving its pages "
+                             "(default auto: files up to 1 MiB before, larger ones in the background)")
 
 
 class VersionAction(argparse.Action):
