@@ -36,9 +36,14 @@ class PageCache:
         with self._lock:
             old = self._cache
             self._cache = LRUCache(maxsize=max(max_bytes, 1), getsizeof=len)
-            for key in list(old.keys())[-len(old):]:
-                if self._cache.currsize + len(old[key]) <= self._cache.maxsize:
-                    self._cache[key] = old[key]
+            kept, room = [], self._cache.maxsize
+            for key in reversed(list(old.keys())):  # the newest that fit
+                size = len(old[key])
+                if size <= room:
+                    kept.append(key)
+                    room -= size
+            for key in reversed(kept):
+                self._cache[key] = old[key]
 
     def clear(self) -> None:
         with self._lock:

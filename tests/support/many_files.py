@@ -86,3 +86,24 @@ def build_seeded(workdir: Path, replica_dir: Path, seed: int, steps: int = 3,
     return replicate_steps(litestream_binary(version), config, {}, location.newest_txid, db_path,
                            (Step("create wide", _create), *(_seeded_rows(seed, i) for i in range(steps))),
                            str(replica_dir), compacted_levels=())
+
+
+def build_big_table(workdir: Path, rows: int = 6000, version: str = "0.5.17") -> Path:
+    """A replica (returned: its directory) of Chinook plus one transaction writing `rows`
+    incompressible 1000-byte rows in table `wide`: a large file scans read by ranges."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    db_path, replica_dir = workdir / "big.db", workdir / "replica"
+    prepare_database(db_path)
+    config = workdir / "litestream.yml"
+    config.write_text(replicate_config(db_path, f"file://{replica_dir}"))
+    location = ReplicaLocation("file", str(replica_dir))
+
+    def fill(conn: apsw.Connection) -> None:
+        rng = random.Random(7)
+        with conn:
+            conn.executemany("INSERT INTO wide(step, payload) VALUES (?, ?)",
+                             ((i, rng.randbytes(ROW_BYTES)) for i in range(rows)))
+
+    replicate_steps(litestream_binary(version), config, {}, location.newest_txid, db_path,
+                    (Step("create wide", _create), Step("fill wide", fill)), str(replica_dir), compacted_levels=())
+    return replica_dir
