@@ -512,7 +512,19 @@ def replace_section(report: Path, heading: str, text: str) -> None:
 
 
 def write_report(results_path: Path, report_path: Path) -> None:
-    report_path.write_text(report_text(results_path))
+    """Regenerate the report from one run, keeping the per-issue sections (`## Issue …`) that
+    their own scripts wrote, in their order."""
+    kept = issue_sections(report_path.read_text()) if report_path.exists() else []
+    report_path.write_text("\n\n".join([report_text(results_path).rstrip("\n"), *kept]) + "\n")
+
+
+def issue_sections(report: str) -> list[str]:
+    """Every `## Issue …` section of a report, each up to the next `## ` heading."""
+    sections = []
+    for part in report.split("\n## ")[1:]:
+        if part.startswith("Issue "):
+            sections.append("## " + part.rstrip("\n"))
+    return sections
 
 
 if __name__ == "__main__":

@@ -95,3 +95,20 @@ def test_hydration_reads_locally_once_ready_and_after_a_restart(results: tuple[d
                    if p["phase"] in (f"cold{suffix}", f"hydrated{suffix}", f"restart{suffix}")}
         assert len(digests) >= 2 and len(set(digests.values())) == 1, digests
     assert "Hydration" in report.read_text()
+
+
+def test_regenerating_the_report_keeps_every_issue_section(results: tuple[dict, Path], tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    from report import write_report
+
+    _, report = results
+    (path,) = report.parent.glob("*.json")
+    target = tmp_path / "REPORT.md"
+    target.write_text("# old\n\n## Issue 15: one\n\nkept 1\n\n## Machine\n\nold machine\n\n"
+                      "## Issue 16: two\n\nkept 2\n")
+    write_report(path, target)
+    text = target.read_text()
+    assert text.startswith(report.read_text().split("\n## ")[0])  # the run's own report first
+    assert "## Issue 15: one\n\nkept 1" in text and text.rstrip().endswith("## Issue 16: two\n\nkept 2")
+    assert "old machine" not in text and text.count("## Issue") == 2
