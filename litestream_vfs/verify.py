@@ -19,6 +19,7 @@ only it rebuilds fails with an error naming it.
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 from typing import TYPE_CHECKING, Callable, Sequence
@@ -32,6 +33,8 @@ if TYPE_CHECKING:
     from .replica import Charge, Replica
 
 MODES = ("auto", "full", "ranges")
+#: The background pass's thread runs at this nice value (Linux schedules threads one by one).
+BACKGROUND_NICE = 10
 DEFAULT_MODE = "auto"
 
 
@@ -168,7 +171,8 @@ class BackgroundVerifier:
 
     Low priority by construction: one file at a time, its ranges read one after
     another on this thread (never on the fetch pool that serves queries), in
-    bounded memory. Started on the first file queued; `stop` ends and joins it.
+    bounded memory, at a higher nice value where the OS allows one per thread.
+    Started on the first file queued; `stop` ends and joins it.
     """
 
     def __init__(self) -> None:
@@ -192,6 +196,10 @@ class BackgroundVerifier:
                 self._thread.start()
 
     def _run(self) -> None:
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BACKGROUND_NICE)  # this thread only
+        except (AttributeError, OSError):
+            pass  # not Linux: the thread still runs one file at a time, off the fetch pool
         try:
             while not self._stop.is_set():
                 try:
