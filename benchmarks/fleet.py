@@ -38,8 +38,9 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-sys.path[:0] = [str(HERE), str(REPO / "tests")]
+sys.path[:0] = [str(HERE), str(REPO / "tests"), str(REPO)]
 
+from litestream_vfs.process import DEFAULT_CACHE_BYTES  # noqa: E402
 from report import replace_section  # noqa: E402
 from support.binaries import cache_dir, litestream_binary  # noqa: E402
 from support.fleet import build_fleet  # noqa: E402
@@ -54,6 +55,8 @@ QUERIES = {"point": "SELECT name, qty FROM items WHERE id = 3",
 RESTORE_PARALLEL = 8
 #: Tenants 000-099 outside `eu/`: a small fleet to compare peak RSS with.
 SMALL_MATCH = "tenant-0[0-9][0-9].db"
+#: A page cache this small (MiB, `register(cache_size=...)`) shows memory per finished database.
+SMALL_CACHE_MB = 8
 
 
 # -- the replicas -----------------------------------------------------------------
@@ -100,6 +103,8 @@ def child(spec: dict) -> dict:
     sql = spec["sql"]
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     start, cpu = time.perf_counter(), _cpu_seconds()
+    if spec.get("cache_mb"):
+        litestream_vfs.register(cache_size=spec["cache_mb"] * 1024 * 1024)
     if spec["mode"] == "fleet":
         result = litestream_vfs.fleet(spec["dir_url"], sql, jobs=spec["jobs"], match=spec.get("match"))
         done, rows, errors = int(result.stats["databases"]), result.table.num_rows, len(result.errors)
@@ -180,15 +185,20 @@ def run(count: int, latency_ms: float, jobs: list[int], baseline: int) -> dict:
         runs: list[dict] = []
 
         def record(engine: str, jobs: int, query: str, spec: dict) -> None:
-            runs.append({"engine": engine, "jobs": jobs, "query": query, **measure(proxy, server, spec, env)})
+            runs.append({"engine": engine, "jobs": jobs, "query": query, "cache_mb": spec.get("cache_mb"),
+                         **measure(proxy, server, spec, env)})
             print(json.dumps(runs[-1]), file=sys.stderr)
 
         for kind, sql in QUERIES.items():
             for n in jobs:
                 record("fleet", n, kind, {"mode": "fleet", "sql": sql, "dir_url": dir_url, "jobs": n})
-            # The same on the first hundredth of the databases: peak RSS growth per database.
-            record("fleet", jobs[1], kind, {"mode": "fleet", "sql": sql, "dir_url": dir_url, "jobs": jobs[1],
-                                            "match": SMALL_MATCH})
+            # Peak RSS growth per database: a small fleet against the whole one, with the default
+            # page cache (256 MiB, which keeps the pages read) and with a small one.
+            for cache_mb in (None, SMALL_CACHE_MB):
+                for match in (SMALL_MATCH, None):
+                    if cache_mb or match:
+                        record("fleet", jobs[1], kind, {"mode": "fleet", "sql": sql, "dir_url": dir_url,
+                                                        "jobs": jobs[1], "match": match, "cache_mb": cache_mb})
             record("naive loop", 1, kind, {"mode": "naive", "sql": sql, "urls": urls})
             for parallel, some in ((1, urls[:max(1, baseline // 5)]), (RESTORE_PARALLEL, urls)):
                 record("litestream restore", parallel, kind,
@@ -209,12 +219,13 @@ def markdown(measured: dict) -> str:
              "requests are counted by the proxy. The fleet runs over all "
              f"{n:,} databases; the naive loop and `litestream restore` (8 at a time) on the first {base} only, "
              f"`litestream restore` one at a time on the first {max(1, base // 5)}.", "",
-             "| query | engine | jobs | databases | seconds | databases/s | requests/database | LISTs | GETs "
+             "| query | engine | jobs | page cache | databases | seconds | databases/s | requests/database | LISTs | GETs "
              "| client CPU ms/database | proxy + SeaweedFS CPU ms/database | load | RSS before → peak (MB) |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in measured["runs"]:
         per = 1000 / r["databases"]
-        lines.append(f"| {r['query']} | {r['engine']} | {r['jobs']} | {r['databases']:,} | {r['seconds']:.1f} | "
+        cache = f"{r['cache_mb']} MiB" if r.get("cache_mb") else (f"{DEFAULT_CACHE_BYTES >> 20} MiB" if r["engine"] == "fleet" else "–")
+        lines.append(f"| {r['query']} | {r['engine']} | {r['jobs']} | {cache} | {r['databases']:,} | {r['seconds']:.1f} | "
                      f"{r['databases_per_second']:.0f} | {r['requests_per_database']:.2f} | {r['lists']} | "
                      f"{r['gets']} | {r['cpu_seconds'] * per:.1f} | "
                      f"{(r['proxy_cpu_seconds'] + r['seaweedfs_cpu_seconds']) * per:.1f} | {r['load_average']:.1f} | "

@@ -130,6 +130,9 @@ def query_database(store: DirectoryStorage, name: str, files: Sequence[LtxObject
     replica = Replica(store.child(name), PROCESS.cache, PROCESS.executors)
     replica.adopt(files)
     state = part.at.state(replica)
+    # The directory's one listing stands for the whole run: published again as just confirmed,
+    # opening the connection does not list this database again however long reading took.
+    replica.adopt(files)
     url = replica.storage.url
     with PROCESS.lend(url, replica):
         uri = replica_uri(url, label=name.rsplit("/", 1)[-1], txid=format_txid(state.txid)) + "&hydrate=off"
