@@ -184,6 +184,10 @@ class ReplicaFile:
     # Every failure leaves as `sqlite_error(...)`: an apsw error with a message, never a raw KeyError.
     def xLock(self, level: int) -> None:
         if level >= _SHARED and self._lock_level == _NONE:  # a read transaction begins
+            if self._unchanged():
+                self._pinned = self._current  # the common case, kept to a few attribute reads
+                self._lock_level = level
+                return
             try:
                 with self._lock:
                     before = self._current
@@ -194,6 +198,17 @@ class ReplicaFile:
             except Exception as exc:
                 raise sqlite_error(exc, self.label) from exc
         self._lock_level = level
+
+    def _unchanged(self) -> bool:
+        """Nothing for the slow path to do: no new listing to follow, no damage found since the
+        last transaction, no lag limit to check (a warm query's transaction costs little)."""
+        replica = self.replica
+        if replica.damage_count != self._damage_seen:
+            return False
+        if self._target is not None:
+            return True
+        listing = replica.listed
+        return self.max_lag is None and listing is not None and listing is self._resolved_from
 
     def _leave_damaged(self, before: State) -> None:
         """If a file of the last state's plan was found damaged since, re-plan (an error naming
