@@ -169,10 +169,16 @@ def history_txids(capsys, root: Path) -> list[int]:
     return [int(row["txid"], 16) for row in json.loads(out)]
 
 
+@pytest.fixture(scope="module", params=("0.5.15", "0.5.17"), ids=("v0.5.15", "v0.5.17"))
+def source(request, replica_factory) -> ReplicaFixture:
+    """Both frame flavours: LZ4 frames (0.5.15) and LZ4 blocks (0.5.17), file replicas."""
+    return replica_factory.get(request.param, "file")
+
+
 @pytest.mark.parametrize("name", SCENARIOS)
-def test_damage_is_contained(file_replica, tmp_path, capsys, name):
+def test_damage_is_contained(source, tmp_path, capsys, name):
     scenario = SCENARIOS[name]
-    case = make_damaged(file_replica, tmp_path, scenario)
+    case = make_damaged(source, tmp_path, scenario)
     expected = [entry.txid for entry in open_replica(str(case.reference)).history()]
     assert expected, "the reference copy must keep some state"
 
@@ -192,12 +198,12 @@ def test_damage_is_contained(file_replica, tmp_path, capsys, name):
 
     # latest, the oldest state, and a state in between read exactly, by TXID and by time
     assert db.execute("PRAGMA litestream_txid").fetchone()[0] == format_txid(expected[-1])
-    assert table_contents(db) == ground_truth(file_replica.restore(expected[-1]))
+    assert table_contents(db) == ground_truth(source.restore(expected[-1]))
     for txid in (expected[0], expected[len(expected) // 2]):
         entry = next(e for e in open_replica(str(case.root)).history() if e.txid == txid)
         db.execute(f"PRAGMA litestream_time='{format_time(entry.timestamp)}'")
         assert db.execute("PRAGMA litestream_txid").fetchone()[0] == format_txid(txid)
-        assert table_contents(db) == ground_truth(file_replica.restore(txid)), format_txid(txid)
+        assert table_contents(db) == ground_truth(source.restore(txid)), format_txid(txid)
 
     # a state only the damaged file rebuilds is refused, naming the file
     for txid in sorted(set(case.original_states) - set(expected))[:2]:
