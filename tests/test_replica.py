@@ -164,7 +164,7 @@ def test_a_replica_recreated_at_the_same_url_is_never_read_from_the_old_ones_cac
     new_files = {(o.level, o.name, o.size) for o in FileStorage(str(root)).list_files()}
     same = old_files & new_files
     assert len(same) >= 3, "the trap is not armed: no file of the new replica has an old one's name and size"
-    truth = sorted(r[0] for r in apsw.Connection(str(tmp_path / "new" / "seeded.db"), flags=apsw.SQLITE_OPEN_READONLY)
+    truth = sorted(r[0] for r in apsw.Connection(str(tmp_path / "new" / "source.db"), flags=apsw.SQLITE_OPEN_READONLY)
                    .execute("SELECT hex(payload) FROM wide ORDER BY id"))
 
     for params in ({"cache_dir": str(cache_dir)}, {}):  # this process, with and without the disk cache

@@ -49,16 +49,24 @@ def _create(conn: apsw.Connection) -> None:
         conn.execute("CREATE TABLE wide(id INTEGER PRIMARY KEY, step INTEGER, payload BLOB)")
 
 
-def build_many_large_l0(workdir: Path, count: int, version: str = "0.5.17") -> ManyFiles:
+def replicate(workdir: Path, replica_dir: Path, steps: tuple[Step, ...],
+              version: str = "0.5.17") -> tuple[tuple[str, int], ...]:
+    """Replicate a fresh Chinook copy in `workdir` to `replica_dir` while `steps` commit, one
+    L0 file each, then stop Litestream; (step name, TXID) pairs."""
     workdir.mkdir(parents=True, exist_ok=True)
-    db_path, replica_dir = workdir / "wide.db", workdir / "replica"
+    db_path = workdir / "source.db"
     prepare_database(db_path)
     config = workdir / "litestream.yml"
     config.write_text(replicate_config(db_path, f"file://{replica_dir}"))
     location = ReplicaLocation("file", str(replica_dir))
-    steps = (Step("create wide", _create), *(_insert(i) for i in range(count)))
-    landed = replicate_steps(litestream_binary(version), config, {}, location.newest_txid, db_path, steps,
-                             str(replica_dir), compacted_levels=())
+    return replicate_steps(litestream_binary(version), config, {}, location.newest_txid, db_path, steps,
+                           str(replica_dir), compacted_levels=())
+
+
+def build_many_large_l0(workdir: Path, count: int, version: str = "0.5.17") -> ManyFiles:
+    replica_dir = workdir / "replica"
+    landed = replicate(workdir, replica_dir, (Step("create wide", _create), *(_insert(i) for i in range(count))),
+                       version)
     level0 = workdir / "level0"
     shutil.copytree(replica_dir / "ltx" / "0", level0 / "ltx" / "0", ignore=shutil.ignore_patterns("*.tmp"))
     return ManyFiles(str(level0), litestream_binary(version), tuple(txid for _, txid in landed))
@@ -76,34 +84,21 @@ def _seeded_rows(seed: int, first: int) -> Step:
 def build_seeded(workdir: Path, replica_dir: Path, seed: int, steps: int = 3,
                  version: str = "0.5.17") -> tuple[tuple[str, int], ...]:
     """Replicate Chinook plus `steps` transactions of incompressible rows drawn from `seed` to
-    `replica_dir`: two seeds give replicas with the same file names and sizes, other bytes."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    db_path = workdir / "seeded.db"
-    prepare_database(db_path)
-    config = workdir / "litestream.yml"
-    config.write_text(replicate_config(db_path, f"file://{replica_dir}"))
-    location = ReplicaLocation("file", str(replica_dir))
-    return replicate_steps(litestream_binary(version), config, {}, location.newest_txid, db_path,
-                           (Step("create wide", _create), *(_seeded_rows(seed, i) for i in range(steps))),
-                           str(replica_dir), compacted_levels=())
+    `replica_dir`: two seeds give replicas with the same file names and sizes, other bytes.
+    The source database is `workdir`/source.db."""
+    return replicate(workdir, replica_dir, (Step("create wide", _create),
+                                            *(_seeded_rows(seed, i) for i in range(steps))), version)
 
 
 def build_big_table(workdir: Path, rows: int = 6000, version: str = "0.5.17") -> Path:
     """A replica (returned: its directory) of Chinook plus one transaction writing `rows`
     incompressible 1000-byte rows in table `wide`: a large file scans read by ranges."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    db_path, replica_dir = workdir / "big.db", workdir / "replica"
-    prepare_database(db_path)
-    config = workdir / "litestream.yml"
-    config.write_text(replicate_config(db_path, f"file://{replica_dir}"))
-    location = ReplicaLocation("file", str(replica_dir))
-
     def fill(conn: apsw.Connection) -> None:
         rng = random.Random(7)
         with conn:
             conn.executemany("INSERT INTO wide(step, payload) VALUES (?, ?)",
                              ((i, rng.randbytes(ROW_BYTES)) for i in range(rows)))
 
-    replicate_steps(litestream_binary(version), config, {}, location.newest_txid, db_path,
-                    (Step("create wide", _create), Step("fill wide", fill)), str(replica_dir), compacted_levels=())
+    replica_dir = workdir / "replica"
+    replicate(workdir, replica_dir, (Step("create wide", _create), Step("fill wide", fill)), version)
     return replica_dir
