@@ -7,8 +7,9 @@
   that needs more per-file work runs it inline (`run_all` knows), so a full
   `tasks` pool can never wait on work queued behind itself.
 - `prefetch`: read-ahead ranges nobody waits for yet. A bounded number may be
-  queued; a foreground read that wants a queued range cancels it and fetches
-  itself, so prefetch never delays a foreground read.
+  queued; a foreground read that wants a range queued behind busy prefetch
+  threads cancels it and fetches it itself, so prefetch never delays a
+  foreground read (one about to start is waited for: cheaper than a second GET).
 
 Every thread is named `litestream-<tier>_N`; `shutdown()` stops and joins them.
 """
@@ -70,6 +71,9 @@ class Executors:
         self.tasks = _Pool("tasks", tasks)
         self.prefetch = _Pool("prefetch", prefetch)
         self._prefetch_slots = threading.BoundedSemaphore(prefetch_queue)
+        self._prefetch_workers = prefetch
+        self._prefetching = 0  # prefetches running now
+        self._prefetch_lock = threading.Lock()
 
     @property
     def max_threads(self) -> int:
@@ -122,13 +126,29 @@ class Executors:
         """Queue `work` as a prefetch, or drop it (None) when enough are queued already."""
         if not self._prefetch_slots.acquire(blocking=False):
             return None
+
+        def run() -> Any:
+            with self._prefetch_lock:
+                self._prefetching += 1
+            try:
+                return work()
+            finally:
+                with self._prefetch_lock:
+                    self._prefetching -= 1
+
         try:
-            future = self.prefetch.submit(work)
+            future = self.prefetch.submit(run)
         except RuntimeError:  # shut down
             self._prefetch_slots.release()
             return None
         future.add_done_callback(lambda _f: self._prefetch_slots.release())
         return future
+
+    @property
+    def prefetch_saturated(self) -> bool:
+        """Whether every prefetch thread is busy (a queued prefetch would wait behind them)."""
+        with self._prefetch_lock:
+            return self._prefetching >= self._prefetch_workers
 
     def shutdown(self, timeout: float = 5.0) -> list[str]:
         """Cancel queued work and join every thread (at most `timeout` s); names still alive."""

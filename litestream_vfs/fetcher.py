@@ -31,7 +31,7 @@ MAX_RANGE = 8 * 1024 * 1024
 DISK_READAHEAD = 256 * 1024
 #: Read-ahead windows use at most this share of the page cache, so what is read ahead
 #: is still cached when the scan reaches it.
-READAHEAD_SHARE = 16
+READAHEAD_SHARE = 8
 
 Charge = Sequence[Counters]
 _Range = tuple[FileMeta, int, int]
@@ -99,12 +99,13 @@ class PageFetcher:
         return still
 
     def _wait_inflight(self, missing: Mapping[int, PageLocation]) -> None:
-        """Wait for running prefetches that hold wanted pages; cancel queued ones (we fetch those)."""
+        """Wait for prefetches that hold wanted pages; one queued behind busy prefetch threads is
+        cancelled instead (we fetch it ourselves), so a foreground read never waits in that queue."""
         with self._lock:
             waits = {future for (key, start, end), future in self._inflight.items()
                      for loc in missing.values() if loc.meta.key == key and start <= loc.offset < end}
         for future in waits:
-            if not future.cancel():
+            if future.running() or not self.executors.prefetch_saturated or not future.cancel():
                 future.exception()  # a failed prefetch is retried by the normal path
 
     def _fetch(self, missing: Mapping[int, PageLocation], charge: Charge,

@@ -62,9 +62,9 @@ def test_prefetches_beyond_the_queue_are_dropped_and_threads_are_named_and_joine
         assert first is not None and second is not None
         assert pools.try_prefetch(lambda: None) is None  # dropped: prefetches are hints
         assert second.cancel()  # queued behind the first: a foreground read may take it over
-        names = {t.name for t in threading.enumerate()}
-        assert any(name.startswith("litestream-prefetch") for name in names)
+        threads = list(pools.prefetch._threads)
+        assert threads and all(t.name.startswith("litestream-prefetch") for t in threads)
     finally:
         gate.set()
         assert pools.shutdown(5) == []
-    assert not [t for t in threading.enumerate() if t.name.startswith("litestream-prefetch")]
+    assert not [t for t in threads if t.is_alive()]

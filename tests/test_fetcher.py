@@ -36,7 +36,7 @@ def test_a_scan_fetches_each_byte_about_once_whatever_the_cache_size(big_table, 
         print(f"\ncache {cache_bytes >> 20} MiB: {fetched['gets']} GETs, {fetched['bytes_fetched']} bytes "
               f"for a {largest}-byte file")
         assert fetched["bytes_fetched"] <= 1.25 * largest
-        assert fetched["gets"] <= 20 + 2 * largest // max(cache_bytes // 16, 64 * 1024)
+        assert fetched["gets"] <= 20 + 2 * largest // max(cache_bytes // 8, 64 * 1024)
         connection.close()
     finally:
         litestream_vfs.register(cache_size=saved)
