@@ -160,17 +160,21 @@ def open_and_query(url: str, env: dict[str, str], proxy: Proxy) -> dict:
             "network_ms": _covered(records) * 1000, "rows": out["rows"], "heavy_modules": heavy}
 
 
-def cli_wall(url: str, env: dict[str, str], extra: tuple[str, ...], runs: int, proxy: Proxy) -> dict:
-    """Wall clock of whole CLI processes, and the requests (and round trips) of the last one."""
+def cli_walls(url: str, env: dict[str, str], variants: dict[str, tuple[str, ...]], runs: int,
+              proxy: Proxy) -> dict[str, dict]:
+    """Wall clock of whole CLI processes, the variants taking turns (so they meet the same load on a
+    shared machine), and the requests (and round trips) of each variant's last run."""
     code = "import sys\nfrom litestream_vfs.cli import main\nsys.exit(main())"
-    samples = []
+    out: dict[str, dict] = {name: {"ms": []} for name in variants}
     for _ in range(runs):
-        proxy.reset()
-        began = time.perf_counter()
-        python(code, "query", url, POINT_QUERY, *extra, env=env)
-        samples.append((time.perf_counter() - began) * 1000)
-    records = proxy.records()
-    return {"ms": samples, "requests": len(records), "round_trips": count_waves(records)}
+        for name, extra in variants.items():
+            proxy.reset()
+            began = time.perf_counter()
+            python(code, "query", url, POINT_QUERY, *extra, env=env)
+            out[name]["ms"].append((time.perf_counter() - began) * 1000)
+            records = proxy.records()
+            out[name].update(requests=len(records), round_trips=count_waves(records))
+    return out
 
 
 def measure(latency_ms: float, runs: int) -> dict:
@@ -187,8 +191,8 @@ def measure(latency_ms: float, runs: int) -> dict:
             url = s3_url(server, proxy, chinook.key_prefix)
             opens = [open_and_query(url, env, proxy) for _ in range(runs)]
             time.sleep(max(0.0, shipped + 3.5 - time.time()))  # RELATIVE_TIME must find the newest state
-            cli = {"latest": cli_wall(url, env, (), runs, proxy),
-                   f"--time '{RELATIVE_TIME}'": cli_wall(url, env, ("--time", RELATIVE_TIME), runs, proxy)}
+            cli = cli_walls(url, env, {"latest": (), f"--time '{RELATIVE_TIME}'": ("--time", RELATIVE_TIME)},
+                            runs, proxy)
             warm = json.loads(python(_WARM, url, str(chinook.local_path), POINT_QUERY, SCAN_QUERY,
                                      env=env).stdout)
     return {"latency_ms": latency_ms, "runs": runs, "references": references, "import_tree": tree,
