@@ -32,7 +32,7 @@ HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent), str(HERE.parent / "tests")]
 
 from litestream_vfs import ltx  # noqa: E402
-from litestream_vfs.replica import HEAD_PREFETCH, guess_tail_length  # noqa: E402
+from litestream_vfs.filemeta import HEAD_PREFETCH, guess_tail_length  # noqa: E402
 from litestream_vfs.storage import open_storage  # noqa: E402
 from litestream_vfs.storage.base import LtxObject  # noqa: E402
 from support.proxy import Proxy  # noqa: E402
