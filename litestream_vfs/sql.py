@@ -58,7 +58,7 @@ def _stats(connection_ref: weakref.ReferenceType) -> object:
         file = file_of(connection_ref(), schema)
         for name, value in file.counters.snapshot().items():
             yield ("connection", name, value)
-        yield from (("connection", name, value) for name, value in file.staleness().items())
+        yield from (("connection", name, value) for name, value in file.freshness.report().items())
         for name, value in PROCESS.totals().items():
             yield ("process", name, value)
         yield ("process", "cache_bytes", PROCESS.cache.current_bytes)

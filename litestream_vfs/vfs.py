@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import struct
 import threading
-import time
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Callable
 
 import apsw
 
-from .errors import LitestreamVFSError, ObjectNotFound, ReplicaError, StaleReplica
+from .errors import LitestreamVFSError, ObjectNotFound, ReplicaError
 from .timeparse import format_time, format_txid, is_latest, parse_time, parse_txid
 
 if TYPE_CHECKING:  # the machinery loads at the first open, not when the VFS is registered
@@ -66,8 +65,6 @@ class ReplicaFile:
         self.label = label
         self.replica = replica
         self.poller = poller
-        #: Seconds: a read transaction at `latest` fails if the replica is staler (None: off).
-        self.max_lag = max_lag
         #: Set when the connection asked for a local copy (hydrate.py).
         self.hydrator = hydrator
         #: `verify=` of this connection (verify.py; None: the process default).
@@ -76,7 +73,11 @@ class ReplicaFile:
         self.release: Callable[[Replica], None] = lambda replica: None
         from .ltx import lock_page  # the machinery loads at the first open, not with the VFS
         from .readahead import ReadAhead
+        from .staleness import Freshness
         from .storage.base import Counters
+
+        #: `max_lag` and the polling figures `litestream_stats` shows.
+        self.freshness = Freshness(replica, poller, max_lag)
 
         self._lock_page_of = lock_page
 
@@ -159,27 +160,6 @@ class ReplicaFile:
         self._current = self._resolve()
         return self._current
 
-    def check_lag(self, state: State) -> None:
-        """Fail loudly (StaleReplica) when following a replica staler than `max_lag`."""
-        if self.max_lag is None or self._target is not None:
-            return
-        now = time.time()
-        age = now - state.timestamp.timestamp()
-        failing = self.poller.failing_since
-        error = self.poller.last_error
-        if age > self.max_lag or (failing is not None and now - failing > self.max_lag):
-            raise StaleReplica(f"replica stale: newest state {age:.0f} s old (max_lag {self.max_lag:g} s); "
-                               f"last poll error: {error if error is not None else 'none'}")
-
-    def staleness(self) -> dict[str, object]:
-        """What `litestream_stats` reports of polling: how often, how often it failed, the last error."""
-        confirmed = self.replica.lister.last_success
-        error = self.poller.last_error
-        return {"polls": self.poller.polls, "poll_errors": self.poller.errors,
-                "last_poll_error": None if error is None else str(error),
-                "seconds_since_poll_ok": None if confirmed is None else round(time.time() - confirmed, 3),
-                "max_lag": self.max_lag}
-
     # -- SQLite file methods ---------------------------------------------
     # Every failure leaves as `sqlite_error(...)`: an apsw error with a message, never a raw KeyError.
     def xLock(self, level: int) -> None:
@@ -193,7 +173,8 @@ class ReplicaFile:
                     before = self._current
                     self._next_state()  # at latest: resolved again when the listing changed
                     self._leave_damaged(before)
-                    self.check_lag(self._current)
+                    if self._target is None:
+                        self.freshness.check(self._current)
                     self._pinned = self._current
             except Exception as exc:
                 raise sqlite_error(exc, self.label) from exc
@@ -208,7 +189,7 @@ class ReplicaFile:
         if self._target is not None:
             return True
         listing = replica.listed
-        return self.max_lag is None and listing is not None and listing is self._resolved_from
+        return self.freshness.max_lag is None and listing is not None and listing is self._resolved_from
 
     def _leave_damaged(self, before: State) -> None:
         """If a file of the last state's plan was found damaged since, re-plan (an error naming
@@ -404,6 +385,8 @@ def open_file(filename: str, param: Callable[[str], str | None]) -> ReplicaFile:
     from .verify import parse_mode
 
     verify = parse_mode(param("verify")) if param("verify") else None
+    from .staleness import parse_seconds
+
     max_lag = parse_seconds("max_lag", param("max_lag"), PROCESS.settings.max_lag)
     replica, poller = PROCESS.acquire(url, filename.rsplit("/", 1)[-1],
                                       param("cache_dir") or PROCESS.settings.cache_dir)
@@ -434,21 +417,6 @@ def open_file(filename: str, param: Callable[[str], str | None]) -> ReplicaFile:
         else:
             PROCESS.release(replica)
         raise
-
-
-def parse_seconds(name: str, text: str | None, default: float | None) -> float | None:
-    """A non-negative number of seconds from a URI parameter (0 or off: None), else `default`."""
-    if text is None or text == "":
-        return default
-    if text.lower() in ("off", "none"):
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        raise ReplicaError(f"{name}={text!r} is not a number of seconds") from None
-    if value < 0 or value != value:
-        raise ReplicaError(f"{name}={text!r} must be a number of seconds >= 0")
-    return value or None
 
 
 def file_of(connection: apsw.Connection, schema: str = "main") -> ReplicaFile:
