@@ -19,7 +19,8 @@ point query and for `count(*)`, over every database; then, on the first
 `litestream restore` of each database followed by the query on the restored
 file (8 at a time; one at a time on a fifth of them). Per run: databases/s, requests per
 database, peak RSS of the child (and its RSS before the work started).
-`--report` replaces this script's section of REPORT.md.
+`--report` keeps the numbers in benchmarks/results/fleet-<time>.json and
+replaces this script's section of REPORT.md.
 """
 
 from __future__ import annotations
@@ -247,10 +248,10 @@ def main() -> None:
         print(json.dumps(child(json.loads(args.child))))
         return
     measured = run(args.databases, args.latency_ms, [int(j) for j in args.jobs.split(",")], args.baseline)
-    stamp = measured["started"].replace(":", "").replace("-", "")[:15]
-    (HERE / "results" / f"fleet-{stamp}.json").write_text(json.dumps(measured, indent=1))
     print(json.dumps(measured, indent=1) if args.json else markdown(measured))
     if args.report:
+        stamp = measured["started"].replace(":", "").replace("-", "")[:15]
+        (HERE / "results" / f"fleet-{stamp}.json").write_text(json.dumps(measured, indent=1))
         replace_section(HERE / "REPORT.md", SECTION, markdown(measured))
 
 
