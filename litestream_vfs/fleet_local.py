@@ -134,13 +134,16 @@ def query_database(store: DirectoryStorage, name: str, files: Sequence[LtxObject
     # opening the connection does not list this database again however long reading took.
     replica.adopt(files)
     url = replica.storage.url
-    with PROCESS.lend(url, replica):
-        uri = replica_uri(url, label=name.rsplit("/", 1)[-1], txid=format_txid(state.txid)) + "&hydrate=off"
-        connection = apsw.Connection(uri, flags=apsw.SQLITE_OPEN_READONLY | apsw.SQLITE_OPEN_URI)
-        try:
-            return query(connection, part.sql)
-        finally:
-            connection.close()
+    try:
+        with PROCESS.lend(url, replica):
+            uri = replica_uri(url, label=name.rsplit("/", 1)[-1], txid=format_txid(state.txid)) + "&hydrate=off"
+            connection = apsw.Connection(uri, flags=apsw.SQLITE_OPEN_READONLY | apsw.SQLITE_OPEN_URI)
+            try:
+                return query(connection, part.sql)
+            finally:
+                connection.close()
+    finally:
+        replica.close()  # its file metadata and page maps now, not at the next full garbage collection
 
 
 def describe_error(exc: BaseException) -> str:

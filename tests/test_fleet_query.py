@@ -3,19 +3,11 @@ directory replication, checked against `litestream restore` of every database.""
 
 from __future__ import annotations
 
-import gc
-import threading
-
 import pytest
 
 from litestream_vfs.errors import ReplicaError
-from litestream_vfs.executors import TASK_WORKERS
 from litestream_vfs.fleet_query import fleet, resolve_at
-from litestream_vfs.process import PROCESS
-from litestream_vfs.replica import Replica
 from support.fleet import CORRUPT
-from support.proxy import Proxy
-from support.truth import through
 
 ITEMS = "SELECT id, name, qty, price FROM items ORDER BY id"
 
@@ -67,53 +59,6 @@ def test_match_selects_databases_by_their_path(fleet_replica):
     assert result.table.column("db").to_pylist() == expected
     assert result.errors == {}
     assert result.table.column("v").to_pylist() == [int(name[-6:-3]) for name in expected]
-
-
-def test_failures_per_database_do_not_stop_the_others(fleet_replicas):
-    """A query that fails on some databases (no such column where a tenant has no rows) is one
-    message per failing database; here every healthy tenant answers, the corrupt one fails."""
-    fleet_replica = fleet_replicas["file"]
-    result = fleet(fleet_replica.dir_url, "SELECT nope FROM items")
-    assert set(result.errors) == {*fleet_replica.names, CORRUPT}
-    assert result.errors[fleet_replica.names[0]] == "SQLError: no such column: nope"
-    assert result.table.num_rows == 0
-
-
-def test_bounded_threads_and_nothing_kept_per_database(fleet_replicas):
-    """`jobs` worker threads, no poller per database, and no replica or connection left once done."""
-    fleet_replica = fleet_replicas["file"]
-    gc.collect()
-    replicas_before = sum(isinstance(o, Replica) for o in gc.get_objects())
-    registry_before = len(PROCESS.replicas())
-    threads_before = threading.active_count()
-    seen: list[int] = []
-    jobs = 3
-    result = fleet(fleet_replica.dir_url, "SELECT count(*) FROM items", jobs=jobs,
-                   progress=lambda done, total: seen.append(threading.active_count()))
-    assert len(seen) == len(fleet_replica.names) + 1  # progress once per database
-    fetch_pool = PROCESS.executors.max_threads
-    assert max(seen) <= threads_before + jobs + fetch_pool
-    assert not [t for t in threading.enumerate() if t.name.startswith(("litestream-fleet", "litestream-poll"))]
-    assert len(PROCESS.replicas()) == registry_before
-    gc.collect()
-    assert sum(isinstance(o, Replica) for o in gc.get_objects()) == replicas_before
-    assert result.table.num_rows == len(fleet_replica.names)
-
-
-def test_jobs_databases_are_in_flight_at_once(fleet_replicas, seaweedfs, monkeypatch):
-    """`jobs` databases are read at once, each doing its own requests (not queued behind the
-    process's small per-file pool), with one LIST and at most three GETs per database."""
-    fleet_replica = fleet_replicas["s3"]
-    for key, value in fleet_replica.env.items():
-        monkeypatch.setenv(key, value)
-    jobs = TASK_WORKERS * 2
-    with Proxy(seaweedfs.endpoint_url, latency=0.01) as proxy:
-        result = fleet(through(proxy, fleet_replica.dir_url), "SELECT count(*) FROM items", jobs=jobs)
-        counts = proxy.counts()
-    assert TASK_WORKERS < proxy.max_concurrency_seen <= jobs
-    assert counts["LIST"] == 1
-    assert counts["GET"] <= 3 * result.stats["databases"]
-    assert result.table.num_rows == len(fleet_replica.names)
 
 
 def test_bad_input_is_one_clear_error(fleet_replicas, tmp_path):
