@@ -307,11 +307,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--results-dir", type=Path, default=HERE / "results")
     parser.add_argument("--report", type=Path, default=HERE / "REPORT.md",
                         help=f"report whose '{SECTION}' section to replace ('-': print it)")
+    parser.add_argument("--from-results", type=Path, help="write the report from this results JSON, no run")
     args = parser.parse_args(argv)
-    result = measure(args.latency_ms, args.runs)
-    args.results_dir.mkdir(parents=True, exist_ok=True)
-    path = args.results_dir / f"startup-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.json"
-    path.write_text(json.dumps(result, indent=1))
+    if args.from_results:
+        path = args.from_results
+        result = json.loads(path.read_text())
+    else:
+        result = measure(args.latency_ms, args.runs)
+        args.results_dir.mkdir(parents=True, exist_ok=True)
+        path = args.results_dir / f"startup-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.json"
+        path.write_text(json.dumps(result, indent=1))
     before = json.loads(args.before.read_text()) if args.before else None
     text = report(result, before)
     if str(args.report) == "-":
