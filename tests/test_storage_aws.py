@@ -321,3 +321,18 @@ def test_profile_keys_read_a_replica_without_boto3(files, boto3_refused, seaweed
     monkeypatch.setenv("AWS_PROFILE", "reader")
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", seaweedfs.endpoint_url)
     reads(bare_url(s3_replica), expected)
+
+
+def test_requests_go_through_the_environment_s_proxy(files, seaweedfs, s3_replica, expected, monkeypatch):
+    """HTTP_PROXY is honoured as boto3 honoured it (signed for the endpoint, sent to the proxy)."""
+    from support.forward_proxy import ForwardProxy
+
+    for name in ("no_proxy", "NO_PROXY", "http_proxy", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", seaweedfs.access_key)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", seaweedfs.secret_key)
+    with ForwardProxy() as proxy:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        reads(s3_replica.url, expected)
+        assert [method for method, _, _ in proxy.seen] == ["GET", "GET"]  # the LIST, then one range
+        assert all(target.startswith(seaweedfs.endpoint_url) for _, target, _ in proxy.seen)

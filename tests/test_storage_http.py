@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.server
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -19,7 +20,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     hold = 0.0
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-        type(self).connections.add(id(self.connection))
+        type(self).connections.add(self.client_address[1])  # one client port per connection
         time.sleep(self.hold)
         body = self.path.encode() + b" " + self.headers.get("X-Echo", "").encode()
         self.send_response(200)
@@ -113,3 +114,84 @@ def test_refused_connection_is_an_os_error():
         port = sock.getsockname()[1]
     with pytest.raises(ConnectionRefusedError):
         Transport(Timeouts()).request("GET", f"http://127.0.0.1:{port}", "/", {})
+
+
+# -- forward proxies, as botocore honours HTTP_PROXY / HTTPS_PROXY / NO_PROXY ------------
+PROXY_VARS = ("http_proxy", "https_proxy", "all_proxy", "no_proxy",
+              "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
+
+
+@pytest.fixture
+def no_proxy_env(monkeypatch):
+    for name in PROXY_VARS:
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_plain_http_through_a_proxy_with_credentials(server, no_proxy_env, monkeypatch):
+    from support.forward_proxy import ForwardProxy
+
+    endpoint, handler, _ = server
+    with ForwardProxy() as proxy:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url.replace("http://", "http://user:p%40ss@"))
+        transport = Transport(Timeouts())
+        assert transport.request("GET", endpoint, "/via?x=1", {"Host": endpoint[7:]}).body == b"/via?x=1 "
+        transport.close()
+        (method, target, auth), = proxy.seen
+    assert (method, target) == ("GET", f"{endpoint}/via?x=1")
+    assert auth == "Basic dXNlcjpwQHNz"  # user:p@ss
+
+
+def test_no_proxy_bypasses_it(server, no_proxy_env, monkeypatch):
+    from support.forward_proxy import ForwardProxy
+
+    endpoint, _, _ = server
+    with ForwardProxy() as proxy:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+        assert Transport(Timeouts()).request("GET", endpoint, "/direct", {}).body == b"/direct "
+        assert proxy.seen == []
+
+
+@pytest.fixture
+def tls_server(tmp_path) -> Iterator[tuple[str, str]]:
+    """HTTPS on localhost with a self-signed certificate (the CA bundle to trust is its path)."""
+    import shutil
+    import ssl
+
+    if shutil.which("openssl") is None:
+        pytest.fail("openssl is needed to make the test certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+                    "/CN=localhost", "-addext", "subjectAltName=DNS:localhost", "-keyout", str(key),
+                    "-out", str(cert)], check=True, capture_output=True, timeout=60)
+    handler = type("Handler", (_Handler,), {"connections": set(), "hold": 0.0})
+    running = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(str(cert), str(key))
+    running.socket = context.wrap_socket(running.socket, server_side=True)
+    running.daemon_threads = True
+    running.handle_error = lambda request, address: None
+    thread = threading.Thread(target=running.serve_forever, name="https-test-server", daemon=True)
+    thread.start()
+    try:
+        yield f"https://localhost:{running.server_address[1]}", str(cert)
+    finally:
+        running.shutdown()
+        running.server_close()
+        thread.join(timeout=10)
+
+
+def test_https_through_a_proxy_tunnel_verifies_the_server(tls_server, no_proxy_env, monkeypatch):
+    from support.forward_proxy import ForwardProxy
+
+    endpoint, ca_bundle = tls_server
+    with ForwardProxy() as proxy:
+        monkeypatch.setenv("HTTPS_PROXY", proxy.url)
+        monkeypatch.setenv("AWS_CA_BUNDLE", ca_bundle)
+        transport = Transport(Timeouts())
+        assert transport.request("GET", endpoint, "/secret", {"Host": endpoint[8:]}).body == b"/secret "
+        transport.close()
+        assert proxy.seen == [("CONNECT", endpoint[8:], None)]
+        monkeypatch.delenv("AWS_CA_BUNDLE")
+        with pytest.raises(OSError, match="CERTIFICATE_VERIFY_FAILED"):
+            Transport(Timeouts()).request("GET", endpoint, "/secret", {})

@@ -8,6 +8,8 @@ retry (`retry` is the one retry layer), except one handled here: a request
 on a reused idle connection that the server had already closed is re-sent
 once on a fresh connection, before any byte of an answer arrived.
 Timeouts: `connect` to open a connection, `read` for silence on a socket.
+Forward proxies come from HTTP_PROXY/HTTPS_PROXY/NO_PROXY as botocore takes
+them (http:// proxies; https endpoints through a CONNECT tunnel).
 """
 
 from __future__ import annotations
@@ -52,14 +54,40 @@ class _Stale(ConnectionError):
     """A reused connection was closed by the server before it answered."""
 
 
+def proxy_for(endpoint: str) -> str | None:
+    """The forward proxy HTTP_PROXY/HTTPS_PROXY/NO_PROXY name for `endpoint`, read as botocore reads
+    them (urllib's rules); urllib loads only when some *_proxy variable is set."""
+    if not any(name.lower().endswith("_proxy") for name in os.environ):
+        return None
+    import urllib.request
+
+    parts = urlsplit(endpoint)
+    proxy = urllib.request.getproxies().get(parts.scheme)
+    if not proxy or urllib.request.proxy_bypass(parts.netloc):
+        return None
+    return proxy if "://" in proxy else f"http://{proxy}"
+
+
 class _Connection:
     def __init__(self, endpoint: str, timeouts: Timeouts, tls: Any) -> None:
         parts = urlsplit(endpoint)
         self.host = parts.hostname or ""
         port = parts.port or (443 if parts.scheme == "https" else 80)
-        sock = socket.create_connection((self.host, port), timeout=timeouts.connect)
+        proxy = proxy_for(endpoint)
+        #: Sent with every request through a proxy to a plain-HTTP endpoint (absolute-form targets).
+        self.prefix, self.proxy_headers = "", {}
+        via = urlsplit(proxy) if proxy else None
+        if via is not None and via.scheme != "http":
+            raise ProtocolError(f"proxy {proxy!r}: only http:// proxies are supported")
+        address = (via.hostname or "", via.port or 80) if via else (self.host, port)
+        sock = socket.create_connection(address, timeout=timeouts.connect)
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            auth = _proxy_authorization(via) if via else {}
+            if via and parts.scheme == "https":
+                _tunnel(sock, f"{self.host}:{port}", auth)
+            elif via:
+                self.prefix, self.proxy_headers = f"http://{parts.netloc}", auth
             if parts.scheme == "https":
                 sock = tls.wrap_socket(sock, server_hostname=self.host)
             sock.settimeout(timeouts.read)
@@ -76,7 +104,8 @@ class _Connection:
 
     def exchange(self, method: str, target: str, headers: dict[str, str]) -> tuple[Response, bool]:
         """(the answer, whether the connection may be used again)."""
-        lines = [f"{method} {target} HTTP/1.1"] + [f"{k}: {v}" for k, v in headers.items()]
+        lines = [f"{method} {self.prefix}{target} HTTP/1.1"]
+        lines += [f"{k}: {v}" for k, v in (*headers.items(), *self.proxy_headers.items())]
         reused, self.used = self.used, True
         try:
             self.sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
@@ -140,6 +169,31 @@ class _Connection:
                 return b"".join(parts)
             parts.append(self._exactly(size))
             self._exactly(2)  # the chunk's CRLF
+
+
+def _proxy_authorization(via: Any) -> dict[str, str]:
+    if not via.username:
+        return {}
+    import base64
+    from urllib.parse import unquote
+
+    pair = f"{unquote(via.username)}:{unquote(via.password or '')}".encode()
+    return {"Proxy-Authorization": "Basic " + base64.b64encode(pair).decode()}
+
+
+def _tunnel(sock: socket.socket, authority: str, auth: dict[str, str]) -> None:
+    """Ask the proxy for a tunnel to `authority` (HTTP CONNECT); TLS then runs inside it."""
+    request = [f"CONNECT {authority} HTTP/1.1", f"Host: {authority}"] + [f"{k}: {v}" for k, v in auth.items()]
+    sock.sendall(("\r\n".join(request) + "\r\n\r\n").encode("latin-1"))
+    reader = sock.makefile("rb")  # nothing follows the proxy's answer before our TLS hello
+    try:
+        _, status = _status(reader.readline(_MAX_LINE))
+        while reader.readline(_MAX_LINE) not in (b"\r\n", b"\n", b""):
+            pass
+    finally:
+        reader.close()
+    if status != 200:
+        raise ConnectionRefusedError(f"the proxy refused a tunnel to {authority} (HTTP {status})")
 
 
 def _status(line: bytes) -> tuple[str, int]:
