@@ -107,7 +107,7 @@ class LitestreamShell(apsw.shell.Shell):
         """stats: requests, bytes and cache counters of this connection and of the whole process"""
         self._file()
         for scope, name, value in self.db.execute("SELECT * FROM litestream_stats"):
-            shown = f"{value:.3f}" if isinstance(value, float) else str(value)
+            shown = f"{value:.3f}" if isinstance(value, float) else "-" if value is None else str(value)
             self.write(self.stdout, f"{scope:<10}  {name:<16}  {shown:>12}\n")
 
 
