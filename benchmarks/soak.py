@@ -1,12 +1,14 @@
 """The live soak of issue 14 for a chosen length, its figures kept as JSON.
 
     nice -n 10 python benchmarks/soak.py [--minutes 30] [--workdir DIR]
+    python benchmarks/soak.py --report RESULT.json [RESULT.json ...]
 
 Runs tests/support/soak.py (the same soak as `pytest -m slow tests/test_soak_live.py`)
 and writes benchmarks/results/soak-<UTC time>.json: every figure, the pass
 criteria that failed (none when it passed), the RSS curve, the commit measured
 and the newest `main` commit it contains.
-Exit status 0 when the soak passed.
+Exit status 0 when the soak passed. `--report` writes the "Soak (issue 14)" section
+of REPORT.md from result files, one column per run.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path[:0] = [str(HERE.parent), str(HERE.parent / "tests")]
+sys.path[:0] = [str(HERE), str(HERE.parent), str(HERE.parent / "tests")]
 
 
 def commit() -> str:
@@ -38,11 +40,76 @@ def main_commit() -> str:
                           text=True, check=False).stdout.strip()[:7]
 
 
+SECTION = "## Soak (issue 14)"
+SETUP = """\
+`nice -n 10 python benchmarks/soak.py --minutes 30` (tests/support/soak.py; the same soak runs for \
+3 minutes under `pytest -m slow tests/test_soak_live.py`). Real Litestream 0.5.17 replicates a \
+WAL-mode Chinook copy to a directory while a writer thread commits about 5 transactions a second \
+(45 s bursts at 6/s, then 12 s pauses; inserts, updates, trims, a 200-row blob block every 300 \
+transactions), with L1 compaction every 10 s and L0 files deleted 30 s after compaction \
+(`l0-retention: 30s`, `l0-retention-check-interval: 5s`). A separate reader process (so its RSS is \
+the VFS's; 2 MiB page cache, so pages keep being evicted and fetched again) runs three connections: \
+a **follower** at `latest` querying continuously; a **holder** that pins the last state before a \
+writer pause (an L1 file ends there) and re-reads every page of four tables every 3 s for 70 s, \
+SQLite's cache dropped each time, past the deletion of the L0 files its first plan used; a \
+**traveller** that jumps every 0.5 s by TXID (any restorable state the process has seen, old L1 ends \
+included), by time (`PRAGMA litestream_time` of a state seen) or to `latest`. Sampled (TXID, answer) \
+pairs are compared with `litestream restore -txid` of a hard-link copy of every LTX file the replica \
+ever held, so retention cannot race the truth. Pass: no error, every sampled answer equal to the \
+restore, reader RSS at the end within 10 % of RSS at minute 5."""
+RSS_MINUTES = (1, 5, 10, 15, 20, 25, 30)
+
+
+def markdown(records: list[dict]) -> str:
+    """The report section: the figures of each run side by side, then the RSS curve."""
+    def row(name: str, cell) -> str:
+        return f"| {name} | " + " | ".join(str(cell(r)) for r in records) + " |"
+
+    def rss_at(record: dict, minute: float) -> str:
+        curve = [(s, mb) for s, mb in record["rss_mb"] if s <= record["seconds"] + 5]
+        second, mb = min(curve, key=lambda sample: abs(sample[0] - minute * 60))
+        return f"{mb:.1f}" if abs(second - minute * 60) <= 30 else "–"
+
+    def reference(record: dict) -> str:
+        return rss_at(record, min(5.0, record["seconds"] / 120))
+
+    lines = [SECTION, "", SETUP, "",
+             "| | " + " | ".join(f"main `{r['main']}`" for r in records) + " |",
+             "|---|" + "---|" * len(records),
+             row("started (UTC)", lambda r: r["started"]),
+             row("duration", lambda r: f"{r['seconds'] / 60:g} min"),
+             row("transactions written", lambda r: f"{r['transactions']:,}"),
+             row("queries: follower / holder / traveller", lambda r: " / ".join(
+                 f"{r['queries'].get(role, 0):,}" for role in ("follower", "holder", "traveller"))),
+             row("sampled answers compared with restore (TXIDs restored)",
+                 lambda r: f"{r['comparisons']:,} ({r['restores']:,})"),
+             row("errors", lambda r: r["errors"]),
+             row("clean errors for states retention really removed", lambda r: r["gone"]),
+             row("wrong answers", lambda r: r["wrong"]),
+             row("pinned states read past their L0 file's deletion", lambda r: r["holds_outliving_l0"]),
+             row("L0 files deleted by retention", lambda r: f"{r['l0_files_deleted']:,}"),
+             row("RSS minute 5 → end (MB)", lambda r: f"{reference(r)} → {r['rss_mb'][-1][1]:.1f}"),
+             row("passed", lambda r: "yes" if r["passed"] else "no: " + "; ".join(r["failures"])[:300]),
+             "", "Reader RSS (MB) by minute:", "",
+             "| minute | " + " | ".join(f"`{r['main']}`" for r in records) + " |",
+             "|---|" + "---|" * len(records)]
+    lines += [f"| {m} | " + " | ".join(rss_at(r, m) for r in records) + " |" for m in RSS_MINUTES
+              if any(r["seconds"] >= m * 60 for r in records)]
+    return "\n".join(lines) + "\n"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=30.0)
     parser.add_argument("--workdir", type=Path, help="kept afterwards (default: a temporary directory)")
+    parser.add_argument("--report", type=Path, nargs="+", help="write REPORT.md's section from these results")
     args = parser.parse_args()
+    if args.report:
+        from report import replace_section
+
+        records = [json.loads(path.read_text()) for path in args.report]
+        replace_section(HERE / "REPORT.md", SECTION, markdown(records))
+        return 0
     from support.soak import run_soak
 
     started = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
