@@ -1,6 +1,6 @@
 """The live soak of issue 14 for a chosen length, its figures kept as JSON.
 
-    nice -n 10 python benchmarks/soak.py [--minutes 30] [--workdir DIR]
+    nice -n 10 python benchmarks/soak.py [--minutes 30] [--backend file|s3] [--workdir DIR]
     python benchmarks/soak.py --report RESULT.json [RESULT.json ...]
 
 Runs tests/support/soak.py (the same soak as `pytest -m slow tests/test_soak_live.py`)
@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
 from dataclasses import asdict
 from pathlib import Path
 
@@ -77,6 +78,7 @@ def markdown(records: list[dict]) -> str:
              "| | " + " | ".join(f"main `{r['main']}`" for r in records) + " |",
              "|---|" + "---|" * len(records),
              row("started (UTC)", lambda r: r["started"]),
+             row("replica", lambda r: {"file": "directory", "s3": "S3 (SeaweedFS)"}[r.get("backend", "file")]),
              row("duration", lambda r: f"{r['seconds'] / 60:g} min"),
              row("transactions written", lambda r: f"{r['transactions']:,}"),
              row("queries: follower / holder / traveller", lambda r: " / ".join(
@@ -101,6 +103,8 @@ def markdown(records: list[dict]) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=30.0)
+    parser.add_argument("--backend", choices=("file", "s3"), default="file",
+                        help="replicate to a directory or to S3 on a local SeaweedFS")
     parser.add_argument("--workdir", type=Path, help="kept afterwards (default: a temporary directory)")
     parser.add_argument("--report", type=Path, nargs="+", help="write REPORT.md's section from these results")
     args = parser.parse_args()
@@ -114,10 +118,15 @@ def main() -> int:
 
     started = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     measured = commit()
-    with tempfile.TemporaryDirectory(prefix="soak-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="soak-") as tmp, ExitStack() as stack:
         workdir = args.workdir or Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
-        result = run_soak(workdir, args.minutes * 60)
+        server = None
+        if args.backend == "s3":
+            from support.seaweed import running_seaweedfs
+
+            server = stack.enter_context(running_seaweedfs(workdir / "seaweedfs"))
+        result = run_soak(workdir / "soak", args.minutes * 60, server=server)
     failures = result.failures()
     record = {"started": started, "commit": measured, "main": main_commit(), "passed": not failures, "failures": failures,
               **asdict(result)}

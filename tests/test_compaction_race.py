@@ -24,7 +24,7 @@ from litestream_vfs.process import PROCESS
 from litestream_vfs.storage.base import LEVELS, parse_ltx_name
 from litestream_vfs.vfs import file_of
 from support.compaction import hide, l0_run_covered_by_l1
-from support.replicas import ReplicaFixture, build_replica, run_restore
+from support.replicas import ReplicaFixture, ReplicaLocation, build_replica, run_restore
 from support.shadow import Shadow
 from support.truth import ground_truth, table_contents
 
@@ -47,7 +47,7 @@ def test_reads_race_compaction_and_retention(tmp_path):
         "fixture", build_replica("0.5.17", "file", tmp_path / "build", settings=RETENTION)))
     reads: list[tuple[int, dict[str, list]]] = []
     outcomes: collections.Counter[str] = collections.Counter()
-    with Shadow(replica_dir, tmp_path / "shadow") as shadow:
+    with Shadow(ReplicaLocation("file", str(replica_dir)), tmp_path / "shadow") as shadow:
         builder.start()
         while not any((replica_dir / "ltx").glob("0/*.ltx")) and builder.is_alive():
             shadow.sync()

@@ -9,6 +9,7 @@ the replica is stable. Ground truth for any state comes from the real
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import threading
@@ -36,6 +37,11 @@ _POLL = 0.05
 _SETTLE = 0.35  # a few monitor intervals with nothing new = Litestream is idle
 
 
+@functools.cache
+def _client(server: SeaweedFS):  # -> botocore S3 client; one per server, as listing is frequent
+    return server.boto3_client()
+
+
 @dataclass(frozen=True)
 class ReplicaLocation:
     """Where a replica's files live; lists them as (object key or path, LtxObject)."""
@@ -56,7 +62,7 @@ class ReplicaLocation:
                 except FileNotFoundError:  # Litestream renamed its .tmp file between listing and stat
                     continue
             return found
-        client = self.server.boto3_client()
+        client = _client(self.server)
         found: dict[str, int] = {}
         for page in client.get_paginator("list_objects_v2").paginate(
                 Bucket=self.server.bucket, Prefix=self.root + "/"):

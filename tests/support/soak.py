@@ -26,6 +26,7 @@ import apsw
 from . import soak_reader
 from .live import live_replication
 from .replicas import run_restore
+from .seaweed import SeaweedFS
 from .shadow import Shadow
 from .workload import open_writer
 
@@ -172,6 +173,7 @@ class Truth:
 @dataclass
 class SoakResult:
     seconds: float
+    backend: str
     litestream: str
     transactions: int
     queries: dict[str, int]
@@ -222,19 +224,21 @@ def rss_mb(pid: int) -> float:
 
 
 def run_soak(workdir: Path, seconds: float, version: str = "0.5.17", cache_size: int = CACHE_SIZE,
-             rss_every: float = RSS_EVERY) -> SoakResult:
-    """Run the soak for `seconds` under `workdir` and return what it measured."""
+             rss_every: float = RSS_EVERY, server: SeaweedFS | None = None) -> SoakResult:
+    """Run the soak for `seconds` under `workdir` (replicating to S3 on `server` if given)."""
+    workdir.mkdir(parents=True, exist_ok=True)
     context = multiprocessing.get_context("spawn")
     stop, paused, samples = context.Event(), context.Event(), context.Queue()
-    with live_replication(workdir, version, RETENTION, LEVEL_INTERVALS) as live:
+    with live_replication(workdir, version, RETENTION, LEVEL_INTERVALS, server) as live:
         writer = Writer(live.db_path, paused)
         writer.start()
-        _wait_for(lambda: any((live.replica_dir / "ltx").glob("0/*.ltx")), "the first L0 file")
+        _wait_for(lambda: live.location.newest_txid(0) > 0, "the first L0 file")
         (workdir / "truth").mkdir()
-        with Shadow(live.replica_dir, workdir / "shadow", interval=0.5) as shadow:
+        with Shadow(live.location, workdir / "shadow", interval=0.5) as shadow:
             truth = Truth(live.binary, shadow, workdir / "truth")
             readers = context.Process(target=soak_reader.main, name="soak-readers",
-                                      args=(str(live.replica_dir), stop, paused, samples, cache_size))
+                                      args=(live.url, live.location, live.env, stop, paused, samples,
+                                            cache_size))
             readers.start()
             done = threading.Event()
             checker = threading.Thread(target=truth.consume, args=(samples, samples.qsize, done),
@@ -249,14 +253,15 @@ def run_soak(workdir: Path, seconds: float, version: str = "0.5.17", cache_size:
                 samples.put(("done", {"readers": {"errors": 1, "messages": ["reader process hung"]}}))
             writer.stop()
             checker.join(timeout=900)
-        l1_files = len(list((live.replica_dir / "ltx" / "1").glob("*.ltx")))
-        vanished = sum(1 for p in shadow.seen if p.parts[1] == "0" and not (live.replica_dir / p).exists())
+        remaining = live.location.ltx_files()
+        l1_files = sum(1 for f in remaining if f.level == 1)
+        vanished = sum(1 for p in shadow.seen if p.parts[1] == "0") - sum(1 for f in remaining if f.level == 0)
     tallies = truth.tallies
     harness = [f"writer: {writer.failure}"] if writer.failure else []
     harness += [f"restore: {m}" for m in truth.truth_failures]
     harness += [] if done.is_set() else ["the truth checker did not finish"]
     return SoakResult(
-        seconds=seconds, litestream=version, transactions=writer.transactions,
+        seconds=seconds, backend=live.location.backend, litestream=version, transactions=writer.transactions,
         queries={role: tally.get("queries", 0) for role, tally in tallies.items()},
         samples=sum(tally.get("samples", 0) for tally in tallies.values()),
         comparisons=truth.comparisons, unchecked=truth.unchecked, restores=truth.restores,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import collections
 import hashlib
+import os
 import random
 import threading
 import time
@@ -23,6 +24,8 @@ from typing import Any
 import apsw
 
 from litestream_vfs.storage.base import LtxObject
+
+from .replicas import ReplicaLocation
 
 #: Aggregates a follower can run many times a second; they change with every commit.
 QUICK = ("SELECT (SELECT count(*) FROM ticks), (SELECT coalesce(max(n), 0) FROM ticks),"
@@ -217,13 +220,12 @@ def restorable(files: Iterable[LtxObject]) -> set[int]:
     return reached - {0}
 
 
-def main(url: str, stop: Any, paused: Any, queue: Any, cache_size: int) -> None:
+def main(url: str, location: ReplicaLocation, env: dict[str, str], stop: Any, paused: Any, queue: Any,
+         cache_size: int) -> None:
     """Child process entry point: read until `stop`, then send ("done", tallies)."""
     import litestream_vfs
 
-    from .replicas import ReplicaLocation
-
+    os.environ.update(env)
     litestream_vfs.register(cache_size=cache_size)
-    location = ReplicaLocation("file", url)
     readers = Readers(url, location.ltx_files, queue.put, stop, paused)
     queue.put(("done", readers.run()))
