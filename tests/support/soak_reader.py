@@ -193,7 +193,10 @@ class Readers:
                 if move == "txid":
                     # States the process has seen (a newer one is refused: see test_travel_live.py).
                     newest = self.seen[-1][0] if self.seen else 0
-                    target = self.rng.choice(sorted(t for t in self.states() if t <= newest))
+                    known = sorted(t for t in self.states() if t <= newest)
+                    if not known:
+                        continue  # the follower has not read a state yet
+                    target = self.rng.choice(known)
                     connection.execute(f"PRAGMA litestream_txid = '{target:016x}'")
                 elif move == "time" and self.seen:
                     target, at = self.rng.choice(tuple(self.seen))
