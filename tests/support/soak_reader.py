@@ -32,7 +32,8 @@ QUICK = ("SELECT (SELECT count(*) FROM ticks), (SELECT coalesce(max(n), 0) FROM 
          " (SELECT total(length(note)) FROM ticks), (SELECT total(UnitPrice * TrackId) FROM Track)")
 #: Tables hashed row by row by the `full` answer (every page of each b-tree is read).
 FULL_TABLES = ("ticks", "bulk", "Track", "InvoiceLine")
-GONE = "not a restorable state"
+#: How the VFS says a TXID (first) or a time (second) has no retained state.
+GONE = ("not a restorable state", "no state of ")
 HOLD_SECONDS = 70.0
 HOLD_EVERY = 3.0
 FOLLOW_SAMPLE_EVERY = 3.0
@@ -118,10 +119,16 @@ class Readers:
         tally.samples += 1
         self.send(("sample", role, txid, kind, got))
 
-    def failed(self, tally: Tally, txid: int | None, exc: Exception, doing: str) -> None:
-        """A clean error for a state retention removed is `gone`; anything else is an error."""
+    def failed(self, tally: Tally, txid: int | None, exc: Exception, doing: str, by_time: bool = False) -> None:
+        """A clean error for a state retention removed is `gone`; anything else is an error.
+
+        Gone means: no restorable TXID `txid` (by TXID), or none at or before it (by time:
+        the state at a time is the last one at or before it).
+        """
         message = f"{doing} (TXID {txid or 0:016x}): {type(exc).__name__}: {exc}"
-        if txid is not None and GONE in str(exc) and txid not in self.states():
+        states = self.states()
+        really_gone = txid is not None and (not any(s <= txid for s in states) if by_time else txid not in states)
+        if really_gone and GONE[by_time] in str(exc):
             tally.gone += 1
         else:
             tally.error(message)
@@ -205,7 +212,7 @@ class Readers:
                     connection.execute("PRAGMA litestream_time = 'latest'")
                 read, _, got = read_state(connection, kind)
             except (apsw.Error, ValueError, IndexError) as exc:
-                self.failed(tally, target, exc, f"travelling by {move}")
+                self.failed(tally, target, exc, f"travelling by {move}", by_time=move == "time")
                 continue
             tally.queries += 1
             if target is not None and (read != target if move == "txid" else read > target):
