@@ -1,5 +1,6 @@
 """A script that exits with connections still open (a notebook, a quick script) exits
-quietly: the VFS closes them without a traceback during interpreter shutdown."""
+quietly: the VFS closes them without a traceback during interpreter shutdown (it printed
+a ModuleNotFoundError when ReplicaFile.xClose imported litestream_vfs.process then)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,6 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-
-import pytest
 
 SCRIPT = """
 import sys
@@ -20,9 +19,6 @@ for connection in (following, pinned):
 """
 
 
-@pytest.mark.xfail(strict=True, reason="ReplicaFile.xClose imports litestream_vfs.process lazily; when SQLite "
-                   "closes a connection during interpreter shutdown the import fails and a "
-                   "ModuleNotFoundError traceback is printed")
 def test_exit_with_open_connections_is_quiet(file_replica):
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     first = f"{file_replica.litestream_txids()[0]:016x}"
