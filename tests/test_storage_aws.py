@@ -336,3 +336,18 @@ def test_requests_go_through_the_environment_s_proxy(files, seaweedfs, s3_replic
         reads(s3_replica.url, expected)
         assert [method for method, _, _ in proxy.seen] == ["GET", "GET"]  # the LIST, then one range
         assert all(target.startswith(seaweedfs.endpoint_url) for _, target, _ in proxy.seen)
+
+
+def test_a_ca_bundle_in_the_config_file_is_trusted_by_the_transport(files, boto3_asked, monkeypatch, tmp_path):
+    config, _ = files
+    monkeypatch.delenv("AWS_CA_BUNDLE", raising=False)  # it would win over the config file, as in boto3
+    bundle = tmp_path / "corporate-ca.pem"
+    config.write_text(f"[default]\nregion = eu-west-1\nca_bundle = {bundle}\n")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    environ = {**KEYS, "AWS_CONFIG_FILE": str(config)}
+    for name, value in KEYS.items():
+        monkeypatch.setenv(name, value)
+    target, _ = aws.resolve(settings_for("s3://bucket/db"), environ)
+    assert boto3_asked and target.ca_bundle == str(bundle)
+    storage = open_storage("s3://bucket/db")
+    assert storage.transport.ca_bundle == str(bundle)

@@ -46,6 +46,7 @@ class Target:
     region: str
     path_style: bool
     custom: bool  # an endpoint the user named (not AWS's own)
+    ca_bundle: str | None = None  # from the AWS config (AWS_CA_BUNDLE is read by the transport)
 
     def for_bucket(self, bucket: str) -> tuple[str, str]:
         """(endpoint of the request, path prefix): virtual-hosted where boto3's 'auto' would be."""
@@ -161,7 +162,8 @@ def _ask_boto3(settings: Any, static: Credentials | None) -> tuple[Target, Calla
     custom = settings.endpoint_url is not None or not urlsplit(endpoint).netloc.endswith(".amazonaws.com")
     # As for endpoints named in the URL or environment: path style unless told otherwise.
     path_style = configured == "path" or (custom and configured != "virtual")
-    target = Target(endpoint, client.meta.region_name or DEFAULT_REGION, path_style, custom)
+    target = Target(endpoint, client.meta.region_name or DEFAULT_REGION, path_style, custom,
+                    session._session.get_config_variable("ca_bundle"))
     client.close()
     if static is not None:
         return target, lambda: static

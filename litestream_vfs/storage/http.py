@@ -207,8 +207,10 @@ def _status(line: bytes) -> tuple[str, int]:
 class Transport:
     """Sends requests to `scheme://host:port` endpoints; thread-safe, connections kept per thread."""
 
-    def __init__(self, timeouts: Timeouts) -> None:
+    def __init__(self, timeouts: Timeouts, ca_bundle: str | None = None) -> None:
         self.timeouts = timeouts
+        #: CA certificates to trust for https (None: AWS_CA_BUNDLE if set, else the system's).
+        self.ca_bundle = ca_bundle
         self._local = threading.local()
         self._lock = threading.Lock()
         self._open: set[_Connection] = set()
@@ -248,11 +250,11 @@ class Transport:
         conn.close()
 
     def _tls_context(self) -> Any:
-        """Verified TLS with the system's CAs, or AWS_CA_BUNDLE's (ssl loads only for https)."""
+        """Verified TLS with the system's CAs or the bundle named (ssl loads only for https)."""
         if self._tls is None:
             import ssl
 
-            self._tls = ssl.create_default_context(cafile=os.environ.get("AWS_CA_BUNDLE") or None)
+            self._tls = ssl.create_default_context(cafile=self.ca_bundle or os.environ.get("AWS_CA_BUNDLE") or None)
         return self._tls
 
     def close(self) -> None:

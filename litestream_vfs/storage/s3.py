@@ -167,7 +167,7 @@ class S3Storage:
         self._target, self._credentials = resolve(self.settings, os.environ)
         self._signer = Signer(self._target.region)
         #: The seam every request goes through (tests wrap it to cut bodies or throttle).
-        self.transport = Transport(TIMEOUTS)
+        self.transport = Transport(TIMEOUTS, self._target.ca_bundle)
         self.endpoint = self._target.endpoint
         self._owns_transport = True
 
@@ -213,7 +213,7 @@ class S3Storage:
         region = error.headers.get("x-amz-bucket-region")
         if self._target.custom or error.status not in (301, 400) or not region or region == self._target.region:
             return False
-        self._target = Target(aws_endpoint(region), region, self._target.path_style, False)
+        self._target = Target(aws_endpoint(region), region, self._target.path_style, False, self._target.ca_bundle)
         self._signer = Signer(region)
         self.endpoint = self._target.endpoint
         return True
