@@ -68,22 +68,17 @@ import json
 import os
 import shutil
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
-from typing import Callable, Iterable, Mapping
+from typing import Iterable, Mapping
 from urllib.parse import quote
 
-import apsw
-
 from .errors import ObjectNotFound
+from .hydrate_copy import Sink, Stopped, distrust, fetch_pages
 from .pages import PageLocation, merge_page_maps
-from .replica import WHOLE_FILE_LIMIT, Replica, State
-from .restore import verified_pages
+from .replica import Replica, State
 from .storage.base import Counters, LtxObject
 from .timeparse import format_txid
 
-#: LTX files fetched and written at once during a build.
-FILES_IN_PARALLEL = 4
 #: Updates whose LTX files total at most this many bytes are applied in place (from memory).
 IN_PLACE_LIMIT = 16 * 1024 * 1024
 #: How many applied LTX files the metadata remembers (the newest ones).
@@ -96,14 +91,8 @@ CHECK_WAIT_SECONDS = 10.0
 #: At most this long, a hydrator waits for the one it replaces (or `stop_all` for each) to stop.
 JOIN_SECONDS = 10.0
 META_FORMAT = 1
-_SQLITE_MAGIC = b"SQLite format 3\x00"
 _OFF = {"off", "0", "false", "no"}
 
-Sink = Callable[[int, bytes], None]
-
-
-class _Stopped(Exception):
-    """The hydrator was asked to stop in the middle of a build."""
 
 
 def hydration_path(replica_url: str, uri_value: str | None, default_dir: str | None) -> str | None:
@@ -329,7 +318,7 @@ class Hydrator:
                 delay = self.interval
                 try:
                     self._step()
-                except _Stopped:
+                except Stopped:
                     break
                 except Exception as exc:  # noqa: BLE001 - keep serving remotely, retry later
                     self._progress = None
@@ -425,64 +414,7 @@ class Hydrator:
 
     def _distrust(self, meta: Meta | None) -> str | None:
         """Why the existing copy must not be used, or None if it holds exactly `meta.txid`."""
-        if meta is None:
-            return f"no usable {self.meta_path}"
-        if meta.replica != self.replica.storage.url:
-            return f"{self.path} was built from {meta.replica}"
-        if meta.pending is not None:
-            return f"an update of {self.path} to TXID {format_txid(meta.pending)} was interrupted"
-        try:
-            st = os.stat(self.path)
-            with open(self.path, "rb") as f:
-                head = f.read(100)
-        except OSError as exc:
-            return f"{self.path}: {exc.strerror}"
-        if st.st_ino != meta.inode:
-            return f"{self.path} is not the file the metadata describes"
-        if st.st_size != meta.db_size or meta.commit < 1:
-            return f"{self.path} is {st.st_size} bytes, expected {meta.db_size}"
-        page_size = int.from_bytes(head[16:18], "big") if len(head) >= 20 else 0
-        if head[:16] != _SQLITE_MAGIC or (65536 if page_size == 1 else page_size) != meta.page_size \
-                or head[18:20] != b"\x01\x01":
-            return f"{self.path} does not start with a rollback-journal SQLite header"
-        problem = self._distrust_files(meta)
-        if problem is not None:
-            return problem
-        return self._quick_check()
-
-    def _distrust_files(self, meta: Meta) -> str | None:
-        """Compare the recorded LTX files with the listing (and checksums already in memory)."""
-        chains = self.replica.chains_for(self.charge)
-        if meta.txid > (chains.latest or 0):  # written by a process that listed more recently than us
-            chains = self.replica.refresh(self.charge)
-        listed = {str(obj): obj for obj in self.replica.files}
-        latest_plan = set(self.replica.latest(self.charge).plan)
-        for record in meta.files:
-            obj = listed.get(str(record["file"]))
-            if obj is None:
-                continue
-            if obj.size != record["size"]:
-                return f"{obj} is now {obj.size} bytes, the copy was built from {record['size']}"
-            if obj in latest_plan:  # its index was fetched when the state was opened: no new request
-                checksum = self.replica.metas([obj], self.charge)[0].tail.trailer.file_checksum
-                if f"{checksum:016x}" != record["checksum"]:
-                    return f"{obj} has checksum {checksum:016x}, the copy was built from {record['checksum']}"
-        last = str(meta.files[-1]["file"]) if meta.files else None
-        if meta.txid > (chains.latest or 0) or (meta.txid not in chains and last not in listed):
-            return f"TXID {format_txid(meta.txid)} of {self.path} is not a state of {self.replica.storage.url}"
-        return None
-
-    def _quick_check(self) -> str | None:
-        uri = f"file:{quote(self.path)}?mode=ro&immutable=1"
-        try:
-            db = apsw.Connection(uri, flags=apsw.SQLITE_OPEN_READONLY | apsw.SQLITE_OPEN_URI)
-            try:
-                result = db.execute("PRAGMA quick_check").fetchall()
-            finally:
-                db.close()
-        except apsw.Error as exc:
-            return f"{self.path}: {exc}"
-        return None if result == [("ok",)] else f"{self.path}: quick_check: {result[0][0]}"
+        return distrust(self.path, self.meta_path, meta, self.replica, self.charge)
 
     def _catch_up(self) -> None:
         state = self.replica.latest(self.charge)
@@ -578,45 +510,10 @@ class Hydrator:
 
     def _fetch(self, files: tuple[LtxObject, ...], winners: Mapping[int, PageLocation], sink: Sink) -> None:
         """Give `sink` every winning page of `files`, each file verified; several files at once."""
-        wanted: dict[LtxObject, dict[int, PageLocation]] = {}
-        for pgno, loc in winners.items():
-            wanted.setdefault(loc.obj, {})[pgno] = loc
-        done = [0]
-        total = len(winners)
-        self._progress = (0, total)
-        progress_lock = threading.Lock()
-        failed = threading.Event()
+        def progress(done: int, total: int) -> None:
+            self._progress = (done, total)
 
-        def one_file(obj: LtxObject) -> None:
-            mine = wanted[obj]
-            for pgno, page in self._file_pages(obj, mine):
-                if failed.is_set():
-                    return  # a sibling failed: its error is the one reported
-                if self._stop.is_set():
-                    raise _Stopped()
-                if pgno in mine:
-                    sink(pgno, page)
-                    with progress_lock:
-                        done[0] += 1
-                        self._progress = (done[0], total)
-
-        with ThreadPoolExecutor(FILES_IN_PARALLEL, thread_name_prefix="litestream-hydrate-file") as jobs:
-            futures = [jobs.submit(one_file, obj) for obj in files if obj in wanted]
-            try:
-                for future in futures:
-                    future.result()
-            except BaseException:
-                failed.set()  # the other files stop at their next page
-                raise
-
-    def _file_pages(self, obj: LtxObject, mine: Mapping[int, PageLocation]) -> Iterable[tuple[int, bytes]]:
-        """A small verified file's pages from the shared cache when all are there, else the
-        verified whole file."""
-        if obj.size <= WHOLE_FILE_LIMIT and self.replica.verifier.is_verified(self.replica.metas([obj])[0]):
-            cached = {pgno: self.replica.cache.get(loc.key) for pgno, loc in mine.items()}
-            if all(page is not None for page in cached.values()):
-                return cached.items()  # type: ignore[return-value]
-        return verified_pages(self.replica, obj, self.charge)
+        fetch_pages(self.replica, files, winners, sink, self._stop, progress, self.charge)
 
     def acquire(self) -> None:
         """One more open file uses this hydrator (called under the registry lock)."""

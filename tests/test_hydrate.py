@@ -310,18 +310,18 @@ def test_live_reads_equal_restore_before_during_and_after_hydration(tmp_path):
 CHILD = r"""
 import json, sys, time
 import apsw, litestream_vfs
-from litestream_vfs import hydrate
+from litestream_vfs import hydrate_copy
 from litestream_vfs.vfs import file_of
 from urllib.parse import quote
 
 url, path, mode = sys.argv[1:4]
 if mode == "slow":  # test-only: stretch the build so the parent can kill it midway
-    real = hydrate.verified_pages
+    real = hydrate_copy.verified_pages
     def slow(*args):
         for item in real(*args):
             time.sleep(0.003)
             yield item
-    hydrate.verified_pages = slow
+    hydrate_copy.verified_pages = slow
 db = apsw.Connection(f"file:big.db?vfs=litestream&replica={quote(url, safe='')}&hydrate={quote(path, safe='')}",
                      flags=apsw.SQLITE_OPEN_READONLY | apsw.SQLITE_OPEN_URI)
 opened = litestream_vfs.stats()
