@@ -76,6 +76,8 @@ class Process:
         self._executors: Executors | None = None
         self._entries: dict[tuple[str, str | None], _Entry] = {}
         self._warm: OrderedDict[tuple[str, str | None], None] = OrderedDict()
+        #: id(replica) -> its key: a close finds its entry at once, however many replicas are open.
+        self._key_of: dict[int, tuple[str, str | None]] = {}
         self._disks: dict[str, DiskCache] = {}
         #: Verifies large files after use under verify=auto (one thread for the process).
         self.verifier = BackgroundVerifier()
@@ -134,13 +136,24 @@ class Process:
         source, disk_path = key
         with self._lock:
             entry = self._entries.get(key)
-            if entry is None:
-                replica = Replica(open_storage(url, db_name), self.cache, self._pools())
-                replica.source_url = source
-                self._join(replica)
-                entry = self._entries[key] = _Entry(replica, Poller(replica, self.settings.poll_seconds))
-            entry.users += 1
-            self._warm.pop(key, None)
+            if entry is not None:
+                entry.users += 1
+                self._warm.pop(key, None)
+        if entry is None:  # a new storage client is made outside the lock: other opens never wait on it
+            storage = open_storage(url, db_name)
+            with self._lock:
+                entry = self._entries.get(key)
+                if entry is None:
+                    replica = Replica(storage, self.cache, self._pools())
+                    replica.source_url = source
+                    self._join(replica)
+                    entry = self._entries[key] = _Entry(replica, Poller(replica, self.settings.poll_seconds))
+                    self._key_of[id(replica)] = key
+                    storage = None
+                entry.users += 1
+                self._warm.pop(key, None)
+            if storage is not None:  # another open made it first
+                storage.close()
         if disk_path is not None and entry.replica.disk is None:
             entry.replica.attach_disk(self.disk_cache(disk_path))
         return entry.replica, entry.poller
@@ -154,10 +167,10 @@ class Process:
         """A connection is done with `replica`: keep it warm a while, then close it."""
         closing: list[_Entry] = []
         with self._lock:
-            key = next((k for k, e in self._entries.items() if e.replica is replica), None)
-            if key is None:
+            key = self._key_of.get(id(replica))
+            entry = self._entries.get(key) if key is not None else None
+            if entry is None or entry.replica is not replica:
                 return
-            entry = self._entries[key]
             entry.users -= 1
             if entry.users > 0:
                 return
@@ -165,6 +178,7 @@ class Process:
             while len(self._warm) > WARM_KEPT:
                 old, _ = self._warm.popitem(last=False)
                 closing.append(self._entries.pop(old))
+                self._key_of.pop(id(closing[-1].replica), None)
         for entry in closing:
             entry.poller.stop(CLOSE_TIMEOUT)
             entry.replica.close()
@@ -202,6 +216,7 @@ class Process:
             if entry is None:
                 self._join(replica)
                 entry = self._entries[key] = _Entry(replica, Poller(replica, self.settings.poll_seconds), users=1)
+                self._key_of[id(replica)] = key
         try:
             yield entry.replica
         finally:
@@ -209,6 +224,7 @@ class Process:
                 with self._lock:
                     if self._entries.get(key) is entry:
                         del self._entries[key]
+                        self._key_of.pop(id(replica), None)
                         self._warm.pop(key, None)
 
     def disk_cache(self, directory: str) -> DiskCache:
@@ -245,6 +261,7 @@ class Process:
         with self._lock:
             entries = list(self._entries.values())
             self._entries.clear()
+            self._key_of.clear()
             self._warm.clear()
             executors, self._executors = self._executors, None
             disks = list(self._disks.values())
