@@ -128,14 +128,21 @@ class Replica(StateQueries):
         self.lister.republish()
 
     def _around_damage(self, work: Callable[[], T]) -> T:
-        """Run `work`; each time it finds a file damaged, run it again on chains that avoid it.
+        """Run `work`; each time it finds a file damaged, run it again on chains that avoid it;
+        if a listed file has vanished (compaction, retention), list again and run it once more.
 
         Ends: every round that fails marks one more listed file, and the listing is finite.
         """
+        relisted = False
         while True:
             found = self._damage_found
             try:
                 return work()
+            except ObjectNotFound:
+                if relisted:
+                    raise
+                relisted = True
+                self.refresh()
             except LTXError:
                 if self._damage_found == found:
                     raise

@@ -12,7 +12,7 @@ from pathlib import Path
 import apsw
 import pytest
 
-from litestream_vfs.connect import connect
+from litestream_vfs.connect import connect, open_replica
 from litestream_vfs.errors import LitestreamVFSError
 from litestream_vfs.executors import Executors
 from litestream_vfs import filemeta
@@ -132,7 +132,7 @@ def test_a_plan_of_many_large_files_loads_with_small_pools(many_files, tmp_path,
 # -- a replica deleted and re-created at the same URL (issue 14, item 3) -----------------
 READ_WIDE = r"""
 import json, sys
-from litestream_vfs.connect import connect
+from litestream_vfs.connect import connect, open_replica
 db = connect(sys.argv[1], params={"cache_dir": sys.argv[2]})
 print(json.dumps([r[0] for r in db.execute("SELECT hex(payload) FROM wide ORDER BY id")]))
 """
@@ -173,3 +173,15 @@ def test_a_replica_recreated_at_the_same_url_is_never_read_from_the_old_ones_cac
         assert again.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
         again.close()
     assert sorted(in_another_process(root, cache_dir)) == truth  # another process sharing cache_dir
+
+
+def test_a_time_whose_dating_file_vanished_after_the_listing_is_found_by_listing_again(replica_copy, file_replica):
+    """Found by the live soak: travelling by time read the header of an L0 file retention had
+    just deleted and failed with 'not found'; the state is still there (its L1 file)."""
+    lo, hi = l0_run_covered_by_l1(replica_copy)
+    when = open_replica(file_replica.url).state(hi).timestamp
+    replica = PROCESS.replica(str(replica_copy), None)[0]
+    assert replica.chains_for().finest(hi).level == 0  # the search would date state hi by its L0 file
+    os.unlink(replica_copy / "ltx" / "0" / f"{hi:016x}-{hi:016x}.ltx")
+    state = replica.state_at(when)
+    assert state.txid == hi and state.level == 1
