@@ -53,7 +53,7 @@ the VFS's; 2 MiB page cache, so pages keep being evicted and fetched again) runs
 a **follower** at `latest` querying continuously; a **holder** that pins the last state before a \
 writer pause (an L1 file ends there) and re-reads every page of four tables every 3 s for 70 s, \
 SQLite's cache dropped each time, past the deletion of the L0 files its first plan used; a \
-**traveller** that jumps every 0.5 s by TXID (any restorable state the process has seen, old L1 ends \
+**traveller** that jumps every 0.5 s by TXID (any restorable state, also one newer than the process listed; old L1 ends \
 included), by time (`PRAGMA litestream_time` of a state seen) or to `latest`. Sampled (TXID, answer) \
 pairs are compared with `litestream restore -txid` of a hard-link copy of every LTX file the replica \
 ever held, so retention cannot race the truth. Pass: no error, every sampled answer equal to the \

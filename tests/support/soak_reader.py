@@ -198,12 +198,11 @@ class Readers:
             target = None  # `latest` is never gone
             try:
                 if move == "txid":
-                    # States the process has seen (a newer one is refused: see test_travel_live.py).
-                    newest = self.seen[-1][0] if self.seen else 0
-                    known = sorted(t for t in self.states() if t <= newest)
-                    if not known:
-                        continue  # the follower has not read a state yet
-                    target = self.rng.choice(known)
+                    # Any restorable state, also one newer than the process has listed yet.
+                    states = sorted(self.states())
+                    if not states:
+                        continue
+                    target = self.rng.choice(states)
                     connection.execute(f"PRAGMA litestream_txid = '{target:016x}'")
                 elif move == "time" and self.seen:
                     target, at = self.rng.choice(tuple(self.seen))
