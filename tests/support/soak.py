@@ -116,6 +116,8 @@ class Truth:
     wrong_samples: list[dict] = field(default_factory=list)
     truth_failures: list[str] = field(default_factory=list)
     tallies: dict[str, dict] = field(default_factory=dict)
+    #: The readers' own account of their memory (see soak_reader.memory), every 30 s.
+    memory: list[dict] = field(default_factory=list)
     _answers: collections.OrderedDict = field(default_factory=collections.OrderedDict)
 
     def consume(self, queue: Any, backlog: Any, done: threading.Event) -> None:
@@ -129,6 +131,9 @@ class Truth:
                 self.tallies = item[1]
                 done.set()
                 return
+            if item[0] == "memory":
+                self.memory.append(item[1])
+                continue
             _, role, txid, kind, got = item
             if txid not in self._answers and backlog() > MAX_BACKLOG:
                 self.unchecked += 1
@@ -186,6 +191,7 @@ class SoakResult:
     gone: int
     wrong: int
     rss_mb: list[tuple[float, float]]
+    memory: list[dict]
     l0_files_deleted: int
     holds: int
     holds_outliving_l0: int
@@ -268,7 +274,7 @@ def run_soak(workdir: Path, seconds: float, version: str = "0.5.17", cache_size:
         mean_restore_seconds=truth.restore_seconds / max(truth.restores, 1),
         errors=sum(tally.get("errors", 0) for tally in tallies.values()) + len(harness),
         gone=sum(tally.get("gone", 0) for tally in tallies.values()),
-        wrong=truth.wrong, rss_mb=curve, l0_files_deleted=vanished, l1_files=l1_files,
+        wrong=truth.wrong, rss_mb=curve, memory=truth.memory, l0_files_deleted=vanished, l1_files=l1_files,
         holds=tallies.get("holder", {}).get("holds", 0),
         holds_outliving_l0=tallies.get("holder", {}).get("outlived_l0", 0),
         error_messages=[m for tally in tallies.values() for m in tally.get("messages", [])] + harness,

@@ -12,9 +12,11 @@ whether a state is really gone is fresh.
 from __future__ import annotations
 
 import collections
+import ctypes
 import hashlib
 import os
 import random
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -38,6 +40,7 @@ HOLD_SECONDS = 70.0
 HOLD_EVERY = 3.0
 FOLLOW_SAMPLE_EVERY = 3.0
 TRAVEL_EVERY = 0.5
+MEMORY_EVERY = 30.0
 
 
 def answer(connection: apsw.Connection, kind: str) -> str:
@@ -93,11 +96,19 @@ class Readers:
     def run(self) -> dict[str, dict]:
         threads = [threading.Thread(target=self._guarded, args=(name,), name=f"soak-{name}")
                    for name in self.tallies]
+        threads.append(threading.Thread(target=self._report_memory, name="soak-memory"))
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
         return {name: vars(tally) for name, tally in self.tallies.items()}
+
+    def _report_memory(self) -> None:
+        started = time.monotonic()
+        while True:
+            self.send(("memory", {"second": round(time.monotonic() - started, 1), **memory()}))
+            if self.stop.wait(MEMORY_EVERY):
+                return
 
     def _guarded(self, name: str) -> None:
         """Run one role; anything it did not expect is an error of that role, never lost."""
@@ -218,6 +229,25 @@ class Readers:
                 tally.error(f"travelled by {move} to TXID {target:016x} but read {read:016x}")
             if moves % 2 == 0:
                 self.sample(tally, "traveller", read, kind, got)
+
+
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
+                                                      "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+
+def memory() -> dict[str, float]:
+    """Where the reader's memory is: glibc malloc's bytes in use and free but held (all
+    arenas; growth of the latter is fragmentation), SQLite's allocator, Python's blocks."""
+    found: dict[str, float] = {"sqlite_mb": round(apsw.memory_used() / 2**20, 1),
+                               "python_blocks": sys.getallocatedblocks()}
+    mallinfo2 = getattr(ctypes.CDLL(None), "mallinfo2", None)
+    if mallinfo2 is not None:
+        mallinfo2.restype = _MallInfo2
+        info = mallinfo2()
+        found.update(malloc_used_mb=round((info.uordblks + info.hblkhd) / 2**20, 1),
+                     malloc_free_mb=round(info.fordblks / 2**20, 1))
+    return found
 
 
 def restorable(files: Iterable[LtxObject]) -> set[int]:
