@@ -18,7 +18,9 @@ point query and for `count(*)`, over every database; then, on the first
 `litestream_vfs.connect` + query per database, one after the other) and
 `litestream restore` of each database followed by the query on the restored
 file (8 at a time; one at a time on a fifth of them). Per run: databases/s, requests per
-database, peak RSS of the child (and its RSS before the work started).
+database, CPU time (client, proxy, SeaweedFS), peak RSS of the child (and its RSS before the
+work started). Then, for memory and threads at scale, 1,000 and `--scale` copies of one
+tenant's replica in a local directory.
 `--report` keeps the numbers in benchmarks/results/fleet-<time>.json and
 replaces this script's section of REPORT.md.
 """
@@ -29,9 +31,11 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
@@ -106,8 +110,10 @@ def child(spec: dict) -> dict:
     start, cpu = time.perf_counter(), _cpu_seconds()
     if spec.get("cache_mb"):
         litestream_vfs.register(cache_size=spec["cache_mb"] * 1024 * 1024)
+    threads = [threading.active_count()]
     if spec["mode"] == "fleet":
-        result = litestream_vfs.fleet(spec["dir_url"], sql, jobs=spec["jobs"], match=spec.get("match"))
+        result = litestream_vfs.fleet(spec["dir_url"], sql, jobs=spec["jobs"], match=spec.get("match"),
+                                      progress=lambda *_: threads.append(threading.active_count()))
         done, rows, errors = int(result.stats["databases"]), result.table.num_rows, len(result.errors)
     elif spec["mode"] == "naive":
         rows = errors = 0
@@ -134,6 +140,7 @@ def child(spec: dict) -> dict:
         done, errors = len(spec["urls"]), 0
     seconds, cpu = time.perf_counter() - start, _cpu_seconds() - cpu
     return {"seconds": seconds, "cpu_seconds": cpu, "databases": done, "rows": rows, "errors": errors,
+            "threads_peak": max(threads),
             "rss_before_mb": rss_before / 1024, "rss_peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
@@ -171,7 +178,7 @@ def measure(proxy: Proxy, server: SeaweedFS, spec: dict, env: dict[str, str]) ->
     return result
 
 
-def run(count: int, latency_ms: float, jobs: list[int], baseline: int) -> dict:
+def run(count: int, latency_ms: float, jobs: list[int], baseline: int, scale_to: int) -> dict:
     started = datetime.now(timezone.utc)
     with tempfile.TemporaryDirectory(prefix="fleet-bench-") as tmp, \
             running_seaweedfs(Path(tmp) / "seaweedfs") as server, Proxy(server.endpoint_url) as proxy:
@@ -205,8 +212,32 @@ def run(count: int, latency_ms: float, jobs: list[int], baseline: int) -> dict:
                 record("litestream restore", parallel, kind,
                        {"mode": "restore", "sql": sql, "urls": some, "parallel": parallel,
                         "binary": str(litestream_binary("0.5.17")), "workdir": tempfile.mkdtemp(dir=tmp)})
+        scale = scale_runs(Path(tmp), count, scale_to, env) if scale_to else []
     return {"started": started.isoformat(timespec="seconds"), "databases": count, "latency_ms": latency_ms,
-            "baseline": baseline, "cores": os.cpu_count(), "platform": platform.platform(), "runs": runs}
+            "baseline": baseline, "cores": os.cpu_count(), "platform": platform.platform(), "runs": runs,
+            "scale": scale}
+
+
+def scale_runs(workdir: Path, count: int, most: int, env: dict[str, str]) -> list[dict]:
+    """Memory and threads from 1,000 to `most` databases: copies of one tenant's replica in a local
+    directory (file layout), a count(*) over all of them with a SMALL_CACHE_MB page cache."""
+    objects = cache_dir() / f"fleet-{count}" / "objects" / database_names(count)[1]
+    one = workdir / "one-replica"
+    for level_dir in objects.iterdir():
+        shutil.copytree(level_dir, one / "ltx" / str(int(level_dir.name)))
+    measured = []
+    for size in (1000, most):
+        directory = workdir / f"scale-{size}"
+        for index in range(size):
+            shutil.copytree(one, directory / f"t{index:05d}.db")
+        spec = {"mode": "fleet", "sql": QUERIES["count"], "dir_url": f"{directory}/", "jobs": 32,
+                "cache_mb": SMALL_CACHE_MB}
+        answer = subprocess.run([sys.executable, str(Path(__file__)), "--child", json.dumps(spec)],
+                                capture_output=True, text=True, env=env, check=True, timeout=3600)
+        measured.append(json.loads(answer.stdout.splitlines()[-1]))
+        print(json.dumps(measured[-1]), file=sys.stderr)
+        shutil.rmtree(directory)
+    return measured
 
 
 # -- the report -------------------------------------------------------------------
@@ -231,7 +262,24 @@ def markdown(measured: dict) -> str:
                      f"{r['gets']} | {r['cpu_seconds'] * per:.1f} | "
                      f"{(r['proxy_cpu_seconds'] + r['seaweedfs_cpu_seconds']) * per:.1f} | {r['load_average']:.1f} | "
                      f"{r['rss_before_mb']:.0f} → {r['rss_peak_mb']:.0f} |")
-    return "\n".join(lines + [""] + summary(measured)) + "\n"
+    return "\n".join(lines + [""] + summary(measured) + scale_table(measured.get("scale", []))) + "\n"
+
+
+def scale_table(scale: list[dict]) -> list[str]:
+    """Peak RSS and threads as the number of databases grows tenfold (local directory)."""
+    if len(scale) < 2:
+        return []
+    small, large = scale[0], scale[-1]
+    growth = (large["rss_peak_mb"] - small["rss_peak_mb"]) * 1024 / (large["databases"] - small["databases"])
+    lines = ["", f"At scale, in one process (copies of one tenant's replica in a local directory, no added "
+                 f"latency, count(*), --jobs 32, {SMALL_CACHE_MB} MiB page cache): peak RSS grows "
+                 f"{growth:.1f} KB per database from {small['databases']:,} to {large['databases']:,} databases "
+                 "(the listing and the results), and the thread count stays at the workers plus the main thread.",
+             "", "| databases | seconds | databases/s | peak threads | RSS before → peak (MB) |", "|---|---|---|---|---|"]
+    for run in scale:
+        lines.append(f"| {run['databases']:,} | {run['seconds']:.1f} | {run['databases'] / run['seconds']:.0f} | "
+                     f"{run['threads_peak']} | {run['rss_before_mb']:.0f} → {run['rss_peak_mb']:.0f} |")
+    return lines
 
 
 def summary(measured: dict) -> list[str]:
@@ -272,6 +320,8 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=float, default=20.0)
     parser.add_argument("--jobs", default="8,32,64,128")
     parser.add_argument("--baseline", type=int, default=100, help="databases for the naive loop and restore")
+    parser.add_argument("--scale", type=int, default=10_000,
+                        help="databases for the local-directory memory check (0: skip it)")
     parser.add_argument("--json", action="store_true", help="print the measurements as JSON")
     parser.add_argument("--report", action="store_true", help="replace this section of benchmarks/REPORT.md")
     parser.add_argument("--child", help=argparse.SUPPRESS)
@@ -279,7 +329,8 @@ def main() -> None:
     if args.child:
         print(json.dumps(child(json.loads(args.child))))
         return
-    measured = run(args.databases, args.latency_ms, [int(j) for j in args.jobs.split(",")], args.baseline)
+    measured = run(args.databases, args.latency_ms, [int(j) for j in args.jobs.split(",")], args.baseline,
+                   args.scale)
     print(json.dumps(measured, indent=1) if args.json else markdown(measured))
     if args.report:
         stamp = measured["started"].replace(":", "").replace("-", "")[:15]
