@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from litestream_vfs.errors import ReplicaError
+from litestream_vfs.fleet_query import fleet
 from litestream_vfs.storage.base import LtxObject
 from litestream_vfs.storage.tree import (LTX_LAYOUT, S3_LAYOUT, child_url, group_databases, list_databases,
                                          open_directory, split_object)
@@ -17,6 +18,7 @@ from support.fsspec_servers import running_sftp
 from support.webdav import finite_depth_only, running_webdav
 
 NAME = "0000000000000001-0000000000000003.ltx"
+COUNTS = "SELECT count(*), sum(qty) FROM items"
 
 
 @pytest.mark.parametrize("relative, layout, expected", [
@@ -100,19 +102,22 @@ def test_webdav_directory_in_one_propfind_or_one_per_directory(fleet_replicas, q
             lists = store.counters.lists
         finally:
             store.close()
+        # Every database read through the directory's one connection pool: the same rows as from disk.
+        through_dav = fleet(server.url("") + "/", COUNTS, match="eu/*")
     assert databases == expected_layout(fleet_replica)
     if not quirks:
         assert lists == 1
+    assert through_dav.table.equals(fleet(fleet_replica.dir_url, COUNTS, match="eu/*").table)
 
 
-def test_sftp_directory_through_fsspec(fleet_replicas, tmp_path):
+def test_sftp_directory_through_fsspec(fleet_replicas):
     fleet_replica = fleet_replicas["file"]
     with running_sftp(Path(fleet_replica.location.root)) as server:
         store = open_directory(server.url("/") + "/")
         try:
             databases = list_databases(store)
-            child = store.child(fleet_replica.names[0])
-            assert child.read_all(databases[fleet_replica.names[0]][0])  # reads through the shared filesystem
         finally:
             store.close()
+        through_sftp = fleet(server.url("/") + "/", COUNTS, match="eu/*")  # on the directory's filesystem
     assert databases == expected_layout(fleet_replica)
+    assert through_sftp.table.equals(fleet(fleet_replica.dir_url, COUNTS, match="eu/*").table)
