@@ -85,6 +85,7 @@ class Replica(StateQueries):
             self.meta.clear()
         else:
             self.meta.retain(listing.files)
+            self.verifier.retain(listing.files)
             with self._lock:
                 for plan in [p for p in self._maps.keys() if not listing.files.issuperset(p)]:
                     del self._maps[plan]

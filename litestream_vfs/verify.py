@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 import queue
 import threading
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 
 from .damage import identity
 from .errors import LitestreamVFSError, LTXError, ReplicaError
@@ -85,6 +85,13 @@ class Verifier:
                 self._sizes[meta.obj] = meta.obj.size
             return True
         return False
+
+    def retain(self, files: Iterable[LtxObject]) -> None:
+        """Forget files no longer listed (memory follows the listing, not the process's history)."""
+        keep = {identity(o) for o in files}
+        with self._lock:
+            self._verified = {key for key in self._verified if key[0] in keep}
+            self._asked_disk = {key for key in self._asked_disk if key[0] in keep}
 
     def record(self, meta: FileMeta, charge: Charge) -> None:
         """`meta.obj` matched its file checksum: remember it (on disk too) and count it, once."""
