@@ -72,6 +72,15 @@ def _stats(connection_ref: weakref.ReferenceType) -> object:
 DEFAULT_SQLITE_CACHE_KIB = 64 * 1024
 
 
+def sqlite_cache_kib() -> int:
+    """SQLite's own cache per connection: DEFAULT_SQLITE_CACHE_KIB, but never more than the
+    process's page cache (`register(cache_size=)`), so a small budget bounds SQLite's cache too
+    (at least SQLite's default 2 MiB)."""
+    from .process import PROCESS
+
+    return min(DEFAULT_SQLITE_CACHE_KIB, max(PROCESS.settings.cache_bytes, 2 << 20) // 1024)
+
+
 def is_replica(connection: apsw.Connection, schema: str = "main") -> bool:
     try:
         file_of(connection, schema)
@@ -90,7 +99,7 @@ def install(connection: apsw.Connection) -> None:
 
     if is_replica(connection):
         try:
-            connection.execute(f"PRAGMA cache_size = -{DEFAULT_SQLITE_CACHE_KIB}")
+            connection.execute(f"PRAGMA cache_size = -{sqlite_cache_kib()}")
         except StaleReplica:
             pass  # the connection opens all the same: its reads fail until the replica is fresh again
     ref = weakref.ref(connection)

@@ -47,7 +47,7 @@ class FileStorage:
                             stat = entry.stat()
                         except FileNotFoundError:  # removed by compaction meanwhile
                             continue
-                        found.append(LtxObject(level, txids[0], txids[1], stat.st_size, str(stat.st_mtime_ns)))
+                        found.append(LtxObject(level, txids[0], txids[1], stat.st_size, str(stat.st_ino)))
             except FileNotFoundError:
                 continue  # levels are created lazily by Litestream
             except OSError as exc:
