@@ -183,15 +183,21 @@ class MetaStore:
 
     def _load(self, obj: LtxObject, charge: Charge) -> FileMeta:
         """Header + index of one file: from the disk cache, one whole GET, or header + tail ranges."""
-        stored = self.disk.get_meta(self._disk_key(obj)) if self.disk else None
-        if stored is not None:
-            header = ltx.Header.parse(stored[0], str(obj))
-            meta = self.make(obj, header, ltx.parse_tail(stored[1], obj.size, str(obj)))
-        elif obj.size <= WHOLE_FILE_LIMIT:
-            meta = self._load_whole(obj, charge)
-        else:
-            meta = self._load_ranges(obj, charge)
+        meta = self._from_disk(obj)
+        if meta is None:
+            meta = self._load_whole(obj, charge) if obj.size <= WHOLE_FILE_LIMIT else self._load_ranges(obj, charge)
         return self._keep(meta)
+
+    def _from_disk(self, obj: LtxObject) -> FileMeta | None:
+        """The index the persistent cache holds for this file version, if it parses and its
+        header names this file; a row that does not is ignored (the cache is only a cache)."""
+        stored = self.disk.get_meta(self._disk_key(obj)) if self.disk else None
+        if stored is None:
+            return None
+        try:
+            return self.make(obj, ltx.Header.parse(stored[0], str(obj)), ltx.parse_tail(stored[1], obj.size, str(obj)))
+        except (LTXError, ValueError):
+            return None
 
     def make(self, obj: LtxObject, header: ltx.Header, tail: ltx.Tail) -> FileMeta:
         """The FileMeta of a file whose header and tail were read (header checked against the name)."""
