@@ -82,7 +82,7 @@ def test_jobs_databases_are_in_flight_at_once(fleet_replicas, seaweedfs, monkeyp
     for key, value in fleet_replica.env.items():
         monkeypatch.setenv(key, value)
     jobs = TASK_WORKERS * 2
-    with Proxy(seaweedfs.endpoint_url, latency=0.01) as proxy:
+    with Proxy(seaweedfs.endpoint_url, latency=0.02) as proxy:
         result = fleet(through(proxy, fleet_replica.dir_url), "SELECT count(*) FROM items", jobs=jobs)
         counts = proxy.counts()
     assert TASK_WORKERS < proxy.max_concurrency_seen <= jobs
