@@ -91,13 +91,34 @@ def markdown(records: list[dict]) -> str:
              row("pinned states read past their L0 file's deletion", lambda r: r["holds_outliving_l0"]),
              row("L0 files deleted by retention", lambda r: f"{r['l0_files_deleted']:,}"),
              row("RSS minute 5 → end (MB)", lambda r: f"{reference(r)} → {r['rss_mb'][-1][1]:.1f}"),
-             row("passed", lambda r: "yes" if r["passed"] else "no: " + "; ".join(r["failures"])[:300]),
+             row("passed", lambda r: "yes" if r["passed"] else "no: " + "; ".join(
+                 failure.split(": [")[0] for failure in r["failures"])),
              "", "Reader RSS (MB) by minute:", "",
              "| minute | " + " | ".join(f"`{r['main']}`" for r in records) + " |",
              "|---|" + "---|" * len(records)]
     lines += [f"| {m} | " + " | ".join(rss_at(r, m) for r in records) + " |" for m in RSS_MINUTES
               if any(r["seconds"] >= m * 60 for r in records)]
+    accounted = [r for r in records if r.get("memory")]
+    if accounted:
+        lines += ["", memory_table(accounted[-1])]
     return "\n".join(lines) + "\n"
+
+
+def memory_table(record: dict) -> str:
+    """Where the reader's memory is, by minute, for one run (the readers' own account)."""
+    rows = [f"Where the reader's memory is (main `{record['main']}`; glibc malloc over all arenas, SQLite's "
+            "allocator is part of malloc in use; the rest of RSS is code, libraries, thread stacks and "
+            "Python's own object arenas):", "",
+            "| minute | RSS MB | malloc in use MB | malloc held free MB | SQLite MB | Python blocks |",
+            "|---|---|---|---|---|---|"]
+    for minute in RSS_MINUTES:
+        sample = min(record["memory"], key=lambda m: abs(m["second"] - minute * 60))
+        if abs(sample["second"] - minute * 60) > 30:
+            continue
+        rss = min(record["rss_mb"], key=lambda r: abs(r[0] - sample["second"]))[1]
+        rows.append(f"| {minute} | {rss:.1f} | {sample.get('malloc_used_mb', '–')} | "
+                    f"{sample.get('malloc_free_mb', '–')} | {sample['sqlite_mb']} | {sample['python_blocks']:,} |")
+    return "\n".join(rows)
 
 
 def main() -> int:
