@@ -98,17 +98,15 @@ def markdown(records: list[dict]) -> str:
              "|---|" + "---|" * len(records)]
     lines += [f"| {m} | " + " | ".join(rss_at(r, m) for r in records) + " |" for m in RSS_MINUTES
               if any(r["seconds"] >= m * 60 for r in records)]
-    accounted = [r for r in records if r.get("memory")]
-    if accounted:
-        lines += ["", memory_table(accounted[-1])]
+    lines += ["\n" + memory_table(r) for r in records if r.get("memory")]
     return "\n".join(lines) + "\n"
 
 
 def memory_table(record: dict) -> str:
     """Where the reader's memory is, by minute, for one run (the readers' own account)."""
-    rows = [f"Where the reader's memory is (main `{record['main']}`; glibc malloc over all arenas, SQLite's "
-            "allocator is part of malloc in use; the rest of RSS is code, libraries, thread stacks and "
-            "Python's own object arenas):", "",
+    rows = [f"Where the reader's memory is (main `{record['main']}`, {record.get('backend', 'file')} replica; "
+            "glibc malloc over all arenas, SQLite's allocator is part of malloc in use; the rest of RSS is "
+            "code, libraries, thread stacks and Python's own object arenas):", "",
             "| minute | RSS MB | malloc in use MB | malloc held free MB | SQLite MB | Python blocks |",
             "|---|---|---|---|---|---|"]
     for minute in RSS_MINUTES:
@@ -128,12 +126,14 @@ def main() -> int:
                         help="replicate to a directory or to S3 on a local SeaweedFS")
     parser.add_argument("--workdir", type=Path, help="kept afterwards (default: a temporary directory)")
     parser.add_argument("--report", type=Path, nargs="+", help="write REPORT.md's section from these results")
+    parser.add_argument("--notes", type=Path, help="with --report: a Markdown file appended to the section")
     args = parser.parse_args()
     if args.report:
         from report import replace_section
 
         records = [json.loads(path.read_text()) for path in args.report]
-        replace_section(HERE / "REPORT.md", SECTION, markdown(records))
+        notes = "\n" + args.notes.read_text() if args.notes else ""
+        replace_section(HERE / "REPORT.md", SECTION, markdown(records) + notes)
         return 0
     from support.soak import run_soak
 
