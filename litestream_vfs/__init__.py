@@ -45,9 +45,7 @@ LAZY: dict[str, tuple[str, str]] = {
 }
 
 __all__ = [
-    "VFS_NAME", "register", "close", "connect", "read_sql", "attach", "file_of", "stats", "reset_stats", "changes",
-    "diff", "Change", "arrow", "arrow_batches", "dbapi", "aio", "fleet", "FleetResult",
-    "blame", "RowVersion", "bisect", "ChangePoint",
+    "VFS_NAME", "register", "close", "file_of", "stats", "reset_stats", *LAZY,
     "LitestreamVFSError", "LTXError", "ChecksumMismatch", "StorageError", "ObjectNotFound",
     "ReplicaError", "OutOfHistory", "StaleReplica", "TimeParseError",
 ]
