@@ -19,7 +19,7 @@ from .storage.base import LtxObject
 from .timeparse import format_txid
 
 if TYPE_CHECKING:
-    from .hydrate import Meta
+    from .hydrate_local import Meta
     from .replica import Charge, Replica
 
 #: LTX files fetched and written at once during a build.

@@ -229,7 +229,7 @@ class ReplicaFile:
         size = state.page_size
         first, last = offset // size + 1, (offset + amount - 1) // size + 1
         lock_page = self._lock_page_of(size)
-        blob = self.hydrator.pages(state, first, min(last, state.commit)) if self.hydrator else None
+        blob = self.hydrator.copy.pages(state, first, min(last, state.commit)) if self.hydrator else None
         if blob is None:
             wanted = [p for p in range(first, min(last, state.commit) + 1) if p != lock_page]
             pages = self.replica.read_pages(state, wanted, self.charge, self.readahead, self.verify)

@@ -23,9 +23,9 @@ import litestream_vfs
 from litestream_vfs import ltx
 from litestream_vfs.connect import open_replica, replica_uri
 from litestream_vfs.filemeta import WHOLE_FILE_LIMIT, guess_tail_length
-from litestream_vfs.hydrate import Hydrator, Meta, chain_after, hydration_path, hydrator_for
+from litestream_vfs.hydrate import Hydrator, hydration_path, hydrator_for
+from litestream_vfs.hydrate_local import Meta
 from litestream_vfs.plan import build_chains
-from litestream_vfs.storage.base import LtxObject
 from litestream_vfs.storage.file import FileStorage
 from litestream_vfs.vfs import file_of
 
@@ -92,16 +92,6 @@ def trailer_checksum(replica_dir: str, record: dict) -> str:
 
 
 # -- pure logic ------------------------------------------------------------------
-def test_chain_after_continues_from_inside_a_compacted_file():
-    l0 = [LtxObject(0, t, t, 100) for t in range(5, 13)]
-    l1 = LtxObject(1, 5, 12, 300)  # covers base 7 from the inside
-    snapshot = LtxObject(9, 1, 12, 10_000)
-    assert chain_after([*l0, l1, snapshot], 7, 12) == (l1,)
-    assert chain_after(l0, 7, 12) == tuple(l0[3:])
-    assert chain_after(l0[:4] + l0[5:], 7, 12) is None  # a gap after 8
-    assert chain_after(l0, 12, 12) == ()
-
-
 def test_hydration_path_from_uri_or_directory(tmp_path):
     assert hydration_path("s3://b/x.db", "off", str(tmp_path)) is None
     assert hydration_path("s3://b/x.db", None, None) is None
@@ -217,18 +207,18 @@ def test_one_owner_builds_a_follower_reads_and_takes_over(file_replica, tmp_path
         assert time.monotonic() < deadline, (owner.describe(), follower.describe())
         time.sleep(0.02)
     # Both started at once: whichever took the lock built the copy; the other only read it.
-    builder, reader = (owner, follower) if owner._owner else (follower, owner)
-    assert not reader._owner
+    builder, reader = (owner, follower) if owner.owns else (follower, owner)
+    assert not reader.owns
     expected = as_rollback(file_replica.restore(state.txid).read_bytes())
-    assert reader.pages(state, 1, state.commit) == expected
+    assert reader.copy.pages(state, 1, state.commit) == expected
     assert reader.counters.snapshot()["gets"] == 0
     builder.release()
     builder.join()
     deadline = time.monotonic() + WAIT_SECONDS
-    while not (reader._owner and reader.txid == state.txid):  # the lock is free: it becomes the owner
+    while not (reader.owns and reader.txid == state.txid):  # the lock is free: it becomes the owner
         assert time.monotonic() < deadline, reader.describe()
         time.sleep(0.02)
-    assert reader.pages(state, 1, state.commit) == expected
+    assert reader.copy.pages(state, 1, state.commit) == expected
     assert reader.counters.snapshot()["gets"] == 0  # it trusted the copy: nothing fetched again
     reader.release()
     reader.join()

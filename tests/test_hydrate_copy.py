@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 
 from litestream_vfs.connect import open_replica
-from litestream_vfs.hydrate import Meta, as_database_page1
+from litestream_vfs.hydrate_local import Meta
+from litestream_vfs.hydrate_owner import as_database_page1
 from litestream_vfs.hydrate_copy import distrust
 from litestream_vfs.restore import restore
 
