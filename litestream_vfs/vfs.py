@@ -1,8 +1,9 @@
 """The APSW glue: the `litestream` VFS and its read-only database file.
 
 Kept thin on purpose: every decision about files, states and pages lives in
-`replica`/`pages`; this module maps SQLite's calls onto them, pins one state
-per read transaction and answers the litestream PRAGMAs.
+`replica`/`pages`, and which state a connection reads in `read_position`; this
+module maps SQLite's calls onto them (one state pinned per read transaction)
+and answers the litestream PRAGMAs.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import apsw
 
-from .errors import LitestreamVFSError, ObjectNotFound, ReplicaError
+from .errors import LitestreamVFSError, ReplicaError
 from .timeparse import format_time, format_txid, is_latest, parse_time, parse_txid
 
 if TYPE_CHECKING:  # the machinery loads at the first open, not when the VFS is registered
@@ -57,7 +58,7 @@ def _sqlite_class(kind: type) -> type:
 
 
 class ReplicaFile:
-    """One SQLite main-database handle on one replica, at `latest` or a fixed TXID."""
+    """One SQLite main-database handle on one replica; `position` says which state it reads."""
 
     def __init__(self, label: str, replica: Replica, poller: Poller, target: int | None,
                  max_lag: float | None = None, hydrator: Hydrator | None = None,
@@ -72,6 +73,7 @@ class ReplicaFile:
         #: Called with the replica when the file closes (the process registry's `release`).
         self.release: Callable[[Replica], None] = lambda replica: None
         from .ltx import lock_page  # the machinery loads at the first open, not with the VFS
+        from .read_position import ReadPosition
         from .readahead import ReadAhead
         from .staleness import Freshness
         from .storage.base import Counters
@@ -83,149 +85,61 @@ class ReplicaFile:
 
         self.counters = Counters()
         self.readahead = ReadAhead()
-        self._lock = threading.Lock()
         self._lock_level = apsw.SQLITE_LOCK_NONE
-        self._target = target  # None: follow the newest state
-        self._pinned: State | None = None
-        self._following = False
-        self._set_following(target is None)
-        #: The listing `_current` was resolved from while following (unchanged: no need to look again).
-        self._resolved_from: object = None
-        if listing_age is not None:  # a listing nobody confirmed lately is listed again
-            replica.lister.fresh(listing_age, self.charge)
-        self._current = self._resolve()  # open-time errors (empty replica, bad TXID) surface here
-        #: Page 1 as served for one state: SQLite re-reads its header at every transaction.
-        self._page1: tuple[State, bytes] | None = None
-        #: Damaged files the replica knew of at the last check, and how often pages SQLite may
-        #: have cached from a damaged file were dropped (part of the version SQLite sees).
-        self._damage_seen = -1
-        self._generation = 0
+        #: Following `latest` or at a TXID; the state pinned per read transaction.
+        #: Open-time errors (empty replica, bad TXID) surface here.
+        self.position = ReadPosition(replica, poller, self.freshness, target, self.charge, listing_age)
+        #: Page 1 as served for one state and generation: SQLite re-reads its header at every transaction.
+        self._page1: tuple[State, int, bytes] | None = None
 
-    # -- state selection -------------------------------------------------
     @property
     def charge(self) -> tuple[Counters, ...]:
         return (self.counters,)
 
-    def _set_following(self, follow: bool) -> None:
-        if follow and not self._following:
-            self.poller.follow()
-        elif not follow and self._following:
-            self.poller.unfollow()
-        self._following = follow
-
-    def _resolve(self) -> State:
-        """The state the next read transaction should see (re-planned once if files vanished)."""
-        for attempt in (0, 1):
-            try:
-                self._resolved_from = self.replica.listed
-                if self._target is None:
-                    return self.replica.latest(self.charge)
-                return self.replica.state(self._target, self.charge)
-            except ObjectNotFound:
-                if attempt:
-                    raise
-                self.replica.refresh(self.charge)
-        raise AssertionError("unreachable")
-
-    def _next_state(self) -> State:
-        """At `latest`, the newest state of the current listing (resolved again only when it changed)."""
-        if self._target is None:
-            listing = self.replica.listed  # no lock, no request: the poller keeps it fresh
-            if listing is None or listing is not self._resolved_from:
-                self._current = self._resolve()
-        return self._current
-
     @property
     def following(self) -> bool:
-        return self._target is None
+        return self.position.following
 
     @property
     def state(self) -> State:
         """The pinned state inside a transaction, else the one the next transaction will see."""
-        return self._pinned or self._next_state()
-
-    def travel_to_txid(self, txid: int) -> State:
-        state = self.replica.state(txid, self.charge)
-        self._target = txid
-        self._set_following(False)
-        self._current = state
-        return state
-
-    def travel_to_time(self, when: datetime) -> State:
-        return self.travel_to_txid(self.replica.state_at(when, self.charge).txid)
-
-    def follow_latest(self) -> State:
-        self._target = None
-        self._set_following(True)
-        self._current = self._resolve()
-        return self._current
+        return self.position.state
 
     # -- SQLite file methods ---------------------------------------------
     # Every failure leaves as `sqlite_error(...)`: an apsw error with a message, never a raw KeyError.
     def xLock(self, level: int) -> None:
         if level >= _SHARED and self._lock_level == _NONE:  # a read transaction begins
-            if self._unchanged():
-                self._pinned = self._current  # the common case, kept to a few attribute reads
-                self._lock_level = level
-                return
             try:
-                with self._lock:
-                    before = self._current
-                    self._next_state()  # at latest: resolved again when the listing changed
-                    self._leave_damaged(before)
-                    if self._target is None:
-                        self.freshness.check(self._current)
-                    self._pinned = self._current
+                self.position.begin()
             except Exception as exc:
                 raise sqlite_error(exc, self.label) from exc
         self._lock_level = level
 
-    def _unchanged(self) -> bool:
-        """Nothing for the slow path to do: no new listing to follow, no damage found since the
-        last transaction, no lag limit to check (a warm query's transaction costs little)."""
-        replica = self.replica
-        if replica.damage_count != self._damage_seen:
-            return False
-        if self._target is not None:
-            return True
-        listing = replica.listed
-        return self.freshness.max_lag is None and listing is not None and listing is self._resolved_from
-
-    def _leave_damaged(self, before: State) -> None:
-        """If a file of the last state's plan was found damaged since, re-plan (an error naming
-        it if nothing else rebuilds the state) and make SQLite drop the pages it cached."""
-        found = self.replica.damage_count
-        if found == self._damage_seen:
-            return
-        if any(self.replica.damage.problem(obj) is not None for obj in before.plan):
-            self._generation += 1  # first: if re-planning fails, SQLite still never reuses those pages
-            self._page1 = None
-            if self._current is before:
-                self._current = self._resolve()  # raises every transaction while nothing rebuilds it
-        self._damage_seen = found
-
     def xUnlock(self, level: int) -> None:
         self._lock_level = level
         if level == _NONE:
-            self._pinned = None
+            self.position.pinned = None  # the read transaction is over: the next may see another state
 
     def xCheckReservedLock(self) -> bool:
         return False
 
     def xFileSize(self) -> int:
-        return (self._pinned or self._current).db_size
+        position = self.position
+        return (position.pinned or position.current).db_size
 
     def xRead(self, amount: int, offset: int) -> bytes:
-        state = self._pinned or self._current
+        position = self.position
+        state, generation = position.pinned or position.current, position.generation
         cached = self._page1
-        if cached is not None and cached[0] is state and offset + amount <= len(cached[1]):
-            return cached[1][offset:offset + amount]  # the change counter, read at every transaction
+        if cached is not None and cached[0] is state and cached[1] == generation \
+                and offset + amount <= len(cached[2]):
+            return cached[2][offset:offset + amount]  # the change counter, read at every transaction
         try:
-            return self._read(state, amount, offset)
+            return self._read(state, generation, amount, offset)
         except Exception as exc:
             raise sqlite_error(exc, self.label) from exc
 
-    def _read(self, state: State, amount: int, offset: int) -> bytes:
+    def _read(self, state: State, generation: int, amount: int, offset: int) -> bytes:
         size = state.page_size
         first, last = offset // size + 1, (offset + amount - 1) // size + 1
         lock_page = self._lock_page_of(size)
@@ -236,9 +150,9 @@ class ReplicaFile:
             zero = bytes(size)
             blob = b"".join(pages.get(p, zero) for p in range(first, min(last, state.commit) + 1))
         if first == 1 and blob:
-            blob = patch_page1(blob, state, self._generation)
+            blob = patch_page1(blob, state, generation)
             if last == 1:
-                self._page1 = (state, blob)
+                self._page1 = (state, generation, blob)
         start = offset - (first - 1) * size
         return blob[start:start + amount]  # shorter than asked past the end: SQLite zero-fills
 
@@ -258,7 +172,7 @@ class ReplicaFile:
         return 0
 
     def xClose(self) -> None:
-        self._set_following(False)
+        self.position.close()
         if self.hydrator is not None:
             self.hydrator.release()
             self.hydrator = None
@@ -293,18 +207,18 @@ def _travel(file: ReplicaFile, value: str | None, move: Callable[[str], object])
     """Apply a set (`latest`/`now` follows again), then report the state being read."""
     if value is not None:
         if is_latest(value):
-            file.follow_latest()
+            file.position.follow_latest()
         else:
             move(value)
     return file.state
 
 
 def _pragma_time(file: ReplicaFile, value: str | None) -> str:
-    return format_time(_travel(file, value, lambda v: file.travel_to_time(parse_time(v))).timestamp)
+    return format_time(_travel(file, value, lambda v: file.position.travel_to_time(parse_time(v))).timestamp)
 
 
 def _pragma_txid(file: ReplicaFile, value: str | None) -> str:
-    return format_txid(_travel(file, value, lambda v: file.travel_to_txid(parse_txid(v))).txid)
+    return format_txid(_travel(file, value, lambda v: file.position.travel_to_txid(parse_txid(v))).txid)
 
 
 def _pragma_lag(file: ReplicaFile, value: str | None) -> str:

@@ -1,7 +1,8 @@
-"""The SQL surface of a connection following a live replica: loud staleness, getters that move.
+"""The SQL surface of a connection following a live replica: loud staleness.
 
 Real `litestream replicate` writes the replica while a writer commits; the
-follower's PRAGMAs, `max_lag` and `litestream_stats` are checked against it.
+follower's `max_lag` and `litestream_stats` are checked against it (the PRAGMA
+getters that move at `latest`: test_read_position.py).
 """
 
 from __future__ import annotations
@@ -21,34 +22,6 @@ from support.workload import open_writer
 def stats(connection: apsw.Connection) -> dict[str, object]:
     return {name: value for scope, name, value in connection.execute("SELECT * FROM litestream_stats")
             if scope == "connection"}
-
-
-def txid(connection: apsw.Connection) -> int:
-    return int(connection.execute("PRAGMA litestream_txid").fetchall()[0][0], 16)
-
-
-def test_pragma_getters_at_latest_move_without_a_read(tmp_path, fast_polling):
-    """Issue 14, item 7: a program polling PRAGMA litestream_txid sees new data arrive,
-    though it runs no query in between."""
-    with live_replication(tmp_path) as live:
-        writer = open_writer(live.db_path)
-        writer.execute("CREATE TABLE ticks(n INTEGER PRIMARY KEY)")
-        wait_for(lambda: (live.replica_dir / "ltx" / "0").is_dir(), what="the first L0 file")
-        time.sleep(0.5)
-        follower = connect(str(live.replica_dir))
-        follower.execute("SELECT count(*) FROM sqlite_master").fetchall()  # one read, then only PRAGMAs
-        first = txid(follower)
-        time_before = follower.execute("PRAGMA litestream_time").fetchall()[0][0]
-        writer.execute("INSERT INTO ticks VALUES (1)")
-        wait_for(lambda: txid(follower) > first, what="PRAGMA litestream_txid to move")
-        assert follower.execute("PRAGMA litestream_time").fetchall()[0][0] >= time_before
-        # and the next read transaction sees exactly that state
-        moved = txid(follower)
-        with follower:
-            assert follower.execute("SELECT count(*) FROM ticks").fetchall() == [(1,)]
-            assert txid(follower) == moved
-        follower.close()
-        writer.close()
 
 
 def test_max_lag_fails_a_stale_follower_loudly_and_stats_show_why(tmp_path, fast_polling):

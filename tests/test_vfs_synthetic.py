@@ -103,17 +103,6 @@ def test_writes_fail_read_only(tmp_path):
         connection.execute("CREATE TABLE v(x)")
 
 
-def test_pinned_state_inside_a_transaction(tmp_path):
-    replica = write_replica(tmp_path / "replica", sqlite_states(tmp_path, 4096, STATEMENTS), 4096)
-    connection = connect(replica.root, litestream_txid="2")
-    connection.execute("BEGIN")
-    assert connection.execute("SELECT count(*) FROM t").fetchall() == [(300,)]
-    connection.execute("PRAGMA litestream_txid='0000000000000004'")
-    assert connection.execute("SELECT count(*) FROM t").fetchall() == [(300,)]
-    connection.execute("COMMIT")
-    assert connection.execute("SELECT count(*) FROM t").fetchall() == [(200,)]
-
-
 def test_lock_page_reads_as_zeros_and_pages_after_it_are_served(tmp_path):
     """A database past 1 GiB: the page at byte 2^30 is never stored; later pages are."""
     page_size = 65536
