@@ -12,6 +12,7 @@ the current listing once, else it fails with "not a restorable state".
 from __future__ import annotations
 
 import threading
+import weakref
 from typing import Callable, Iterable, Sequence, TypeVar
 
 from cachetools import LRUCache
@@ -67,8 +68,9 @@ class Replica(StateQueries):
         self._lock = threading.Lock()
         self._epoch = 0
         self._maps: LRUCache[tuple[LtxObject, ...], PageMap] = LRUCache(PAGE_MAPS_KEPT)
-        #: (txid, plan whose file vanished) -> the same state re-planned from the files that remain.
-        self._replans: LRUCache[tuple[int, tuple[LtxObject, ...]], State] = LRUCache(PAGE_MAPS_KEPT * 4)
+        #: A state whose file vanished -> the same TXID re-planned from the files that remain,
+        #: kept exactly as long as a connection still holds the old state.
+        self._replans: weakref.WeakKeyDictionary[State, State] = weakref.WeakKeyDictionary()
         #: The URL this replica was opened with, credentials included: for reopening it
         #: (e.g. a second connection at another state); never printed (`storage.url` is).
         self.source_url = storage.url
@@ -216,7 +218,8 @@ class Replica(StateQueries):
         """
         pgnos = list(pgnos)
         with self._lock:
-            state = self._replans.get((state.txid, state.plan), state)
+            while (newer := self._replans.get(state)) is not None:
+                state = newer
         relisted = False
         for _ in range(len(self.files) + 2):  # each round drops at least one planned file
             self._check_epoch(state)
@@ -234,8 +237,9 @@ class Replica(StateQueries):
                 self.mark_damaged(hit, exc)
             self._check_epoch(state)
             replanned = self.state(state.txid, charge)  # OutOfHistory if the state itself is gone
-            with self._lock:  # connections pinned to the old plan use the new one from now on
-                self._replans[(state.txid, state.plan)] = replanned
+            if replanned != state:
+                with self._lock:  # connections pinned to the old plan use the new one from now on
+                    self._replans[state] = replanned
             state = replanned
         raise ReplicaError(f"TXID {format_txid(state.txid)} of {self.storage.url} could not be read"
                            f"{self.damage_note(state.txid)}")

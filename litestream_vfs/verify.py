@@ -92,6 +92,7 @@ class Verifier:
         with self._lock:
             self._verified = {key for key in self._verified if key[0] in keep}
             self._asked_disk = {key for key in self._asked_disk if key[0] in keep}
+            self._sizes = {obj: size for obj, size in self._sizes.items() if identity(obj) in keep}
 
     def record(self, meta: FileMeta, charge: Charge) -> None:
         """`meta.obj` matched its file checksum: remember it (on disk too) and count it, once."""
