@@ -7,6 +7,7 @@ first time any of them is needed.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -56,6 +57,14 @@ def file_replica(replica_factory: ReplicaFactory) -> ReplicaFixture:
 
 #: Tenants in the `fleet_replicas` fixture (the issue asks for at least 50).
 FLEET_SIZE = 52
+
+
+@pytest.fixture
+def replica_copy(file_replica: ReplicaFixture, tmp_path: Path) -> Path:
+    """A private copy of the stable file replica: tests delete, hide or damage its files."""
+    root = tmp_path / "replica"
+    shutil.copytree(file_replica.url, root, ignore=shutil.ignore_patterns("*.tmp"))
+    return root
 
 
 @pytest.fixture(scope="session")

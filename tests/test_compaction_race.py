@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import collections
 import os
-import shutil
 import threading
-from pathlib import Path
 
 import apsw
 import pytest
@@ -90,14 +88,6 @@ def test_reads_race_compaction_and_retention(tmp_path):
 
 
 # -- a planned file deleted by hand ------------------------------------------------------
-@pytest.fixture
-def replica_copy(file_replica, tmp_path) -> Path:
-    """A private copy of the stable file replica (tests delete files from it)."""
-    root = tmp_path / "replica"
-    shutil.copytree(file_replica.url, root, ignore=shutil.ignore_patterns("*.tmp"))
-    return root
-
-
 def test_deleted_planned_l0_file_is_replanned_from_l1(replica_copy, file_replica):
     lo, hi = l0_run_covered_by_l1(replica_copy)
     # Hide every compacted file that ends at or after `lo`, so the plan for `hi` uses L0 files.

@@ -11,7 +11,6 @@ in the trailer's checksums or the header's timestamp.
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import apsw
@@ -27,13 +26,6 @@ from litestream_vfs.vfs import file_of
 from support.truth import ground_truth, table_contents
 
 CLEAN_ERRORS = (apsw.Error, LitestreamVFSError)
-
-
-@pytest.fixture
-def replica_copy(file_replica, tmp_path) -> Path:
-    root = tmp_path / "replica"
-    shutil.copytree(file_replica.url, root, ignore=shutil.ignore_patterns("*.tmp"))
-    return root
 
 
 def path_of(root: Path, obj: LtxObject) -> Path:

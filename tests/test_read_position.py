@@ -4,9 +4,7 @@ state at `latest` as soon as the listing shows it, and re-planning around damage
 
 from __future__ import annotations
 
-import shutil
 import time
-from pathlib import Path
 
 import pytest
 
@@ -25,14 +23,6 @@ def position_on(url: str, target: int | None) -> ReadPosition:
     """A position on the process's replica for `url` (close it to stop following)."""
     replica, poller = PROCESS.replica(url, None)
     return ReadPosition(replica, poller, Freshness(replica, poller, None), target, ())
-
-
-@pytest.fixture
-def replica_copy(file_replica, tmp_path) -> Path:
-    """A private copy of the stable file replica (tests hide or damage its files)."""
-    root = tmp_path / "replica"
-    shutil.copytree(file_replica.url, root, ignore=shutil.ignore_patterns("*.tmp"))
-    return root
 
 
 def test_travel_and_following_move_the_state_and_the_poller(file_replica):

@@ -33,14 +33,6 @@ from support.threads import run_threads
 from support.truth import ground_truth, table_contents
 
 
-@pytest.fixture
-def replica_copy(file_replica, tmp_path) -> Path:
-    """A private copy of the stable file replica (tests delete files from it)."""
-    root = tmp_path / "replica"
-    shutil.copytree(file_replica.url, root, ignore=shutil.ignore_patterns("*.tmp"))
-    return root
-
-
 def hide_compacted_from(root: Path, lo: int) -> dict[Path, Path]:
     """Move aside every file of level >= 1 that ends at or after `lo` (so plans use L0 files)."""
     return hide(root, lambda level, a, b: b < lo)
