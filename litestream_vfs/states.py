@@ -89,6 +89,10 @@ class StateQueries:
         if txid not in chains:
             raise OutOfHistory(f"TXID {format_txid(txid)} is not a restorable state of "
                                f"{self.storage.url}{self.damage_note(txid)}; {self.describe_range()}")
+        return self._planned(chains, txid, charge)
+
+    def _planned(self, chains: Chains, txid: int, charge: Charge) -> State:
+        """State `txid` planned from `chains` (a file of them since gone raises ObjectNotFound)."""
         epoch = self._epoch
         plan = chains.plan(txid)
         finest = chains.finest(txid)
@@ -145,7 +149,9 @@ class StateQueries:
         if lo < 0:
             raise OutOfHistory(f"no state of {self.storage.url} at or before {format_time(when)}; "
                                f"{self.describe_range()}")
-        return self._state(states[lo], charge)
+        # Planned from the listing searched: a newer one may no longer restore that TXID
+        # (compaction replaced its L0 file), and then the search runs again on it.
+        return self._planned(chains, states[lo], charge)
 
     def history(self, charge: Charge = ()) -> list[HistoryEntry]:
         """Every state the intact files rebuild, oldest first.

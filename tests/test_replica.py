@@ -113,6 +113,36 @@ def test_nothing_keeps_files_that_left_the_listing(replica_copy, file_replica):
     assert not gone, f"files no longer listed are still held: {gone}"
 
 
+def test_travel_by_time_survives_compaction_between_search_and_plan(replica_copy, file_replica, monkeypatch):
+    """Found by the soak: the time search picks a state inside a run of L0 files; before it is
+    planned, compaction replaces the run by its L1 file and a poll publishes that listing. The
+    answer must be a state that existed at or before the time (from the listing searched, or
+    from the new one), never "not a restorable state"."""
+    lo, hi = l0_run_covered_by_l1(replica_copy)
+    moved = hide_compacted_from(replica_copy, lo)
+    replica = PROCESS.replica(str(replica_copy), None)[0]
+    when = replica.state(lo).timestamp
+    plan = replica._planned
+
+    def compaction_then_plan(chains, txid, charge=()):
+        if moved:  # the search is done: compaction and retention happen now, a poll lists
+            for aside, path in moved.items():
+                aside.rename(path)
+            moved.clear()
+            for gone in range(lo, hi + 1):
+                os.unlink(replica_copy / "ltx" / "0" / LtxObject(0, gone, gone, 0).name)
+            replica.refresh()
+        return plan(chains, txid, charge)
+
+    monkeypatch.setattr(replica, "_planned", compaction_then_plan)
+    state = replica.state_at(when)
+    assert state.txid in (lo, lo - 1) and state.timestamp <= when
+    monkeypatch.undo()
+    travelled = connect(str(replica_copy), txid=f"{state.txid:016x}")
+    assert table_contents(travelled) == ground_truth(file_replica.restore(state.txid))
+    travelled.close()
+
+
 def test_metas_of_files_gone_from_the_listing_still_answer(replica_copy):
     """`metas()` returns what it loaded even when a listing pruned those files meanwhile."""
     lo, hi = l0_run_covered_by_l1(replica_copy)
