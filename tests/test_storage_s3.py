@@ -13,7 +13,7 @@ from moto.server import ThreadedMotoServer
 
 from litestream_vfs.errors import ObjectNotFound, ReplicaError, StorageError
 from litestream_vfs.storage import Counters, LtxObject, open_storage
-from litestream_vfs.storage.retry import Backoff, retry
+from litestream_vfs.storage.retry import Backoff
 from litestream_vfs.storage.http import IncompleteBody, Response
 from litestream_vfs.storage.s3 import MAX_ATTEMPTS
 
@@ -326,29 +326,3 @@ def test_bad_credentials(endpoint, bucket, iam_keys, monkeypatch, access_key, se
     assert secret not in str(info.value) and secret not in storage.url + repr(storage)
     with pytest.raises(StorageError, match="access denied"):
         storage.read_range(LtxObject(0, 1, 1, 10), 0, 10)
-
-
-def test_retry_helper_is_bounded():
-    calls, sleeps = [], []
-
-    def always_fails():
-        calls.append(1)
-        raise ConnectionResetError("reset")
-
-    with pytest.raises(ConnectionResetError):
-        retry(always_fails, lambda e: isinstance(e, ConnectionResetError),
-              Backoff(attempts=3), sleeps.append)
-    assert len(calls) == 3 and len(sleeps) == 2
-    assert all(0 <= s <= Backoff().max_seconds for s in sleeps)
-
-
-def test_retry_helper_does_not_retry_permanent_errors():
-    calls = []
-
-    def fails():
-        calls.append(1)
-        raise ValueError("permanent")
-
-    with pytest.raises(ValueError):
-        retry(fails, lambda e: isinstance(e, ConnectionResetError), sleep=lambda s: None)
-    assert calls == [1]
