@@ -3,7 +3,8 @@
 A `Replica` is shared by every connection of a process that reads the same
 URL. It composes the owners of its parts: `Lister` (the published listing),
 `MetaStore` (file headers and indexes), `PageFetcher` (pages through the
-caches). A `State` carries the metadata of every file in its plan, so a
+caches), `ReadPath` (a state's pages, verified, re-planned around vanished
+or damaged files). A `State` carries the metadata of every file in its plan, so a
 reader holding a state can always address its pages; if a planned file has
 vanished from the store (compaction, retention), the state is re-planned from
 the current listing once, else it fails with "not a restorable state".
@@ -12,7 +13,6 @@ the current listing once, else it fails with "not a restorable state".
 from __future__ import annotations
 
 import threading
-import weakref
 from typing import Callable, Iterable, Sequence, TypeVar
 
 from cachetools import LRUCache
@@ -20,7 +20,7 @@ from cachetools import LRUCache
 from . import ltx
 from .damage import Damage
 from .diskcache import DiskCache
-from .errors import LTXError, ObjectNotFound, ReplicaError
+from .errors import LTXError, ObjectNotFound
 from .executors import Executors
 from .fetcher import PageFetcher
 from .filemeta import WHOLE_FILE_LIMIT, MetaStore, Reader, check_header, check_snapshot_index
@@ -28,10 +28,10 @@ from .listing import Lister, Listing, damage_note
 from .pagecache import PageCache
 from .pages import FileMeta, PageLocation, PageMap
 from .plan import Chains
+from .read_path import ReadPath
 from .readahead import ReadAhead
 from .states import HistoryEntry, State, StateQueries
 from .storage.base import Counters, LtxObject, Storage
-from .timeparse import format_txid
 from .verify import DEFAULT_MODE, Verifier
 
 __all__ = ["Charge", "HistoryEntry", "Replica", "State", "WHOLE_FILE_LIMIT", "check_header",
@@ -66,11 +66,10 @@ class Replica(StateQueries):
                               self.verifier.record)
         self.lister = Lister(storage, self.counters, self.damage, self._published)
         self._lock = threading.Lock()
-        self._epoch = 0
+        #: Bumped when the replica was re-created at its URL: states of an older epoch are gone.
+        self.epoch = 0
         self._maps: LRUCache[tuple[LtxObject, ...], PageMap] = LRUCache(PAGE_MAPS_KEPT)
-        #: A state whose file vanished -> the same TXID re-planned from the files that remain,
-        #: kept exactly as long as a connection still holds the old state.
-        self._replans: weakref.WeakKeyDictionary[State, State] = weakref.WeakKeyDictionary()
+        self.read_path = ReadPath(self)
         #: The URL this replica was opened with, credentials included: for reopening it
         #: (e.g. a second connection at another state); never printed (`storage.url` is).
         self.source_url = storage.url
@@ -81,9 +80,9 @@ class Replica(StateQueries):
         re-created at the same URL, so nothing known about the old one may be used again."""
         if previous is not None and listing.recreated_since(previous):
             with self._lock:
-                self._epoch += 1
+                self.epoch += 1
                 self._maps.clear()
-                self._replans.clear()
+            self.read_path.forget_replans()
             self.meta.clear()
         else:
             self.meta.retain(listing.files)
@@ -202,86 +201,24 @@ class Replica(StateQueries):
         metas = state.metas or tuple(self.metas(state.plan, charge))
         built = PageMap.build(metas[len(prefix):], state.commit, base)
         with self._lock:
-            if state.epoch == self._epoch:
+            if state.epoch == self.epoch:
                 self._maps[state.plan] = built
         return built
 
     def read_pages(self, state: State, pgnos: Iterable[int], charge: Charge = (),
                    readahead: ReadAhead | None = None, verify: str | None = None) -> dict[int, bytes]:
-        """Decoded pages of `state`; a pgno missing from the result was never written (zeros).
-
-        `verify` (default: the replica's `verify_mode`) says which files must
-        be verified before their pages are served (verify.py). If a planned
-        file vanished (compaction or retention removed it), list again, once;
-        if one turns out damaged, leave it out. Either way the same TXID is
-        rebuilt from the files that remain, or OutOfHistory names why not.
-        """
-        pgnos = list(pgnos)
-        with self._lock:
-            while (newer := self._replans.get(state)) is not None:
-                state = newer
-        relisted = False
-        for _ in range(len(self.files) + 2):  # each round drops at least one planned file
-            self._check_epoch(state)
-            try:
-                return self._read_planned(state, pgnos, charge, readahead, verify or self.verify_mode)
-            except ObjectNotFound:
-                if relisted:
-                    raise
-                relisted = True
-                self.refresh(charge)
-            except LTXError as exc:
-                hit = next((o for o in state.plan if str(o) == exc.name), None)
-                if hit is None:
-                    raise
-                self.mark_damaged(hit, exc)
-            self._check_epoch(state)
-            replanned = self.state(state.txid, charge)  # OutOfHistory if the state itself is gone
-            if replanned != state:
-                with self._lock:  # connections pinned to the old plan use the new one from now on
-                    self._replans[state] = replanned
-            state = replanned
-        raise ReplicaError(f"TXID {format_txid(state.txid)} of {self.storage.url} could not be read"
-                           f"{self.damage_note(state.txid)}")
-
-    def _check_epoch(self, state: State) -> None:
-        if state.epoch != self._epoch:
-            raise ReplicaError(f"{self.storage.url} was re-created since TXID {format_txid(state.txid)} was "
-                               "opened: that state no longer exists; reopen the connection")
-
-    def _read_planned(self, state: State, pgnos: list[int], charge: Charge,
-                      readahead: ReadAhead | None, verify: str) -> dict[int, bytes]:
-        page_map = self.page_map(state, charge)
-        wanted = {p: loc for p in pgnos if (loc := page_map.get(p)) is not None}
-        return self.serve(wanted, charge, readahead, verify)
+        """Decoded pages of `state`, re-planned if a file vanished or is damaged (read_path.py)."""
+        return self.read_path.read_pages(state, pgnos, charge, readahead, verify)
 
     def serve(self, wanted: dict[int, PageLocation], charge: Charge = (), readahead: ReadAhead | None = None,
               verify: str | None = None) -> dict[int, bytes]:
-        """The pages at these locations, once their files passed what `verify` asks (verify.py):
-        the one place where pages are about to be served from a file."""
-        metas = list({id(loc.meta): loc.meta for loc in wanted.values()}.values())
-        unverified: set[LtxObject] = set()
-        if not self.verifier.all_verified(metas):  # the warm path: one dict read per file
-            self._refuse_damaged(metas)  # (a verified file is never a damaged one)
-            unverified = self.verifier.gate(metas, verify or self.verify_mode, charge)
-        pages = self.fetcher.pages(wanted, (*charge, self.counters), readahead)
-        if unverified:
-            served = sum(len(pages[p]) for p, loc in wanted.items() if loc.obj in unverified and p in pages)
-            for counters in (*charge, self.counters):
-                counters.add(bytes_served_unverified=served)
-        return pages
-
-    def _refuse_damaged(self, metas: Iterable[FileMeta]) -> None:
-        if self._damage_found:
-            for meta in metas:
-                problem = self.damage.problem(meta.obj)
-                if problem is not None:
-                    raise LTXError(problem.name, problem.problem)
+        """The pages at these locations, once their files passed what `verify` asks."""
+        return self.read_path.serve(wanted, charge, readahead, verify)
 
     def close(self) -> None:
         """Drop what this replica holds in memory and close its storage client."""
         with self._lock:
             self._maps.clear()
-            self._replans.clear()
+        self.read_path.forget_replans()
         self.meta.clear()
         self.storage.close()

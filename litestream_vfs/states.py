@@ -70,7 +70,7 @@ class StateQueries:
     storage: Storage
     executors: Executors
     lister: Lister
-    _epoch: int
+    epoch: int
     chains_for: Callable[..., Chains]
     refresh: Callable[..., Chains]
     metas: Callable[..., list[FileMeta]]
@@ -93,7 +93,7 @@ class StateQueries:
 
     def _planned(self, chains: Chains, txid: int, charge: Charge) -> State:
         """State `txid` planned from `chains` (a file of them since gone raises ObjectNotFound)."""
-        epoch = self._epoch
+        epoch = self.epoch
         plan = chains.plan(txid)
         finest = chains.finest(txid)
         # One concurrent round: every planned file's index (needed for the first

@@ -10,18 +10,13 @@ level-0 files.
 from __future__ import annotations
 
 import collections
-import os
 import threading
 
 import apsw
-import pytest
 
-from litestream_vfs.connect import connect, open_replica
+from litestream_vfs.connect import connect
 from litestream_vfs.errors import LitestreamVFSError
-from litestream_vfs.process import PROCESS
-from litestream_vfs.storage.base import LEVELS, parse_ltx_name
-from litestream_vfs.vfs import file_of
-from support.compaction import hide, l0_run_covered_by_l1
+from litestream_vfs.storage.base import parse_ltx_name
 from support.replicas import ReplicaFixture, ReplicaLocation, build_replica, run_restore
 from support.shadow import Shadow
 from support.truth import ground_truth, table_contents
@@ -85,56 +80,3 @@ def test_reads_race_compaction_and_retention(tmp_path):
     assert vanished, "retention deleted nothing: the race was not exercised"
     assert outcomes["old L0 state read"] > 0
     assert outcomes["latest read"] > 0
-
-
-# -- a planned file deleted by hand ------------------------------------------------------
-def test_deleted_planned_l0_file_is_replanned_from_l1(replica_copy, file_replica):
-    lo, hi = l0_run_covered_by_l1(replica_copy)
-    # Hide every compacted file that ends at or after `lo`, so the plan for `hi` uses L0 files.
-    moved = hide(replica_copy, lambda level, a, b: b < lo)
-    connection = connect(str(replica_copy), txid=f"{hi:016x}")
-    file = PROCESS.replica(str(replica_copy), None)[0]
-    plan = file.state(hi).plan
-    assert [o.level for o in plan if o.min_txid >= lo] == [0] * (hi - lo + 1)
-    assert connection.execute("SELECT count(*) FROM sqlite_master").fetchall()
-    for aside, path in moved.items():  # compaction's output appears...
-        aside.rename(path)
-    victim = plan[-1]
-    os.unlink(replica_copy / "ltx" / "0" / victim.name)  # ...and retention deletes an input
-    PROCESS.cache.clear()  # so the next read must fetch the deleted file's pages
-    truth = ground_truth(file_replica.restore(hi))
-    assert table_contents(connection) == truth
-    assert connection.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
-    connection.close()
-
-
-def test_deleted_file_without_cover_is_a_clear_error_naming_the_state(replica_copy):
-    replica = open_replica(str(replica_copy))
-    chains = replica.chains_for()
-    ends = {o.max_txid for o in replica.files if o.level >= 1}
-    txid = next(t for t in reversed(chains.states) if t not in ends and chains.plan(t)[-1].level == 0)
-    connection = connect(str(replica_copy), txid=f"{txid:016x}")
-    assert connection.execute("SELECT count(*) FROM sqlite_master").fetchall()
-    os.unlink(replica_copy / "ltx" / "0" / chains.plan(txid)[-1].name)  # the only file ending there
-    PROCESS.cache.clear()
-    connection.execute("PRAGMA shrink_memory")  # SQLite's own page cache must not answer either
-    with pytest.raises((apsw.Error, LitestreamVFSError), match=f"TXID {txid:016x} is not a restorable state"):
-        connection.execute("PRAGMA integrity_check").fetchall()  # every page, indexes included
-    connection.close()
-
-
-def test_a_replan_lists_the_replica_once(replica_copy):
-    lo, hi = l0_run_covered_by_l1(replica_copy)
-    moved = hide(replica_copy, lambda level, a, b: b < lo)
-    connection = connect(str(replica_copy), txid=f"{hi:016x}")
-    plan = PROCESS.replica(str(replica_copy), None)[0].state(hi).plan
-    assert connection.execute("SELECT count(*) FROM sqlite_master").fetchall()
-    for aside, path in moved.items():
-        aside.rename(path)
-    os.unlink(replica_copy / "ltx" / "0" / plan[-1].name)
-    PROCESS.cache.clear()
-    file = file_of(connection)
-    file.counters.reset()
-    table_contents(connection)
-    assert file.counters.lists <= len(LEVELS)  # one full listing (one request per level here)
-    connection.close()

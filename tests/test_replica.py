@@ -16,7 +16,6 @@ import apsw
 import pytest
 
 from litestream_vfs.connect import connect, open_replica
-from litestream_vfs.errors import LitestreamVFSError
 from litestream_vfs.executors import Executors
 from litestream_vfs import filemeta
 from litestream_vfs.pagecache import PageCache
@@ -26,42 +25,11 @@ from litestream_vfs.restore import restore
 from litestream_vfs.storage.base import LtxObject
 from litestream_vfs.storage.file import FileStorage
 from litestream_vfs.validate import validate
-from support.compaction import hide, l0_run_covered_by_l1
+from support.compaction import hide_compacted_from, l0_run_covered_by_l1
 from support.many_files import ManyFiles, build_many_large_l0, build_seeded
 from support.replicas import run_restore
 from support.threads import run_threads
 from support.truth import ground_truth, table_contents
-
-
-def hide_compacted_from(root: Path, lo: int) -> dict[Path, Path]:
-    """Move aside every file of level >= 1 that ends at or after `lo` (so plans use L0 files)."""
-    return hide(root, lambda level, a, b: b < lo)
-
-
-def test_pinned_state_reads_after_a_listing_dropped_its_file(replica_copy, file_replica):
-    """Issue 14, item 1: pin a state planned from L0 files; compaction's L1 file appears and
-    retention deletes an L0 input; a new listing runs (another connection, the poller); the
-    page cache evicts. The next query must re-plan from L1, never raise a raw KeyError."""
-    lo, hi = l0_run_covered_by_l1(replica_copy)
-    moved = hide_compacted_from(replica_copy, lo)
-    pinned = connect(str(replica_copy), txid=f"{hi:016x}")
-    replica = PROCESS.replica(str(replica_copy), None)[0]
-    state = replica.state(hi)
-    assert [o.level for o in state.plan if o.min_txid >= lo] == [0] * (hi - lo + 1)
-    # A file of the run, if possible one without page 1 (the first query reads page 1 only);
-    # which one holds page 1 depends on how Litestream's compaction fell in this run.
-    victim = min((m for m in replica.metas(state.plan) if m.obj.min_txid >= lo and m.tail.index),
-                 key=lambda m: 1 in m.tail.index).obj
-    assert pinned.execute("PRAGMA page_count").fetchall() == [(state.commit,)]
-    for aside, path in moved.items():  # compaction's output appears...
-        aside.rename(path)
-    os.unlink(replica_copy / "ltx" / "0" / victim.name)  # ...retention deletes an input...
-    replica.refresh()  # ...a listing runs...
-    PROCESS.cache.clear()  # ...and the pages are evicted
-    truth = ground_truth(file_replica.restore(hi))
-    assert table_contents(pinned) == truth
-    assert pinned.execute("PRAGMA litestream_txid").fetchall() == [(f"{hi:016x}",)]
-    pinned.close()
 
 
 def files_held(replica: Replica) -> dict[LtxObject, str]:
@@ -155,22 +123,6 @@ def test_metas_of_files_gone_from_the_listing_still_answer(replica_copy):
     replica.refresh()  # prunes the deleted file from the store
     again = replica.metas(plan[:-1][-1:])
     assert [m.obj for m in metas] == list(plan[:-1]) and again[0].obj == plan[-2]
-
-
-def test_state_gone_entirely_is_one_clear_error_through_sqlite(replica_copy):
-    """No cover for the vanished file: an apsw error naming the state, never a raw exception."""
-    replica = PROCESS.replica(str(replica_copy), None)[0]
-    chains = replica.chains_for()
-    ends = {o.max_txid for o in replica.files if o.level >= 1}
-    txid = next(t for t in reversed(chains.states) if t not in ends and chains.plan(t)[-1].level == 0)
-    connection = connect(str(replica_copy), txid=f"{txid:016x}")  # planned (indexes loaded), nothing read
-    os.unlink(replica_copy / "ltx" / "0" / chains.plan(txid)[-1].name)
-    replica.refresh()
-    PROCESS.cache.clear()
-    with pytest.raises(apsw.Error, match=f"TXID {txid:016x} is not a restorable state") as caught:
-        connection.execute("PRAGMA integrity_check").fetchall()  # every page: the deleted file's too
-    assert isinstance(caught.value, LitestreamVFSError)  # also catchable as our own error
-    connection.close()
 
 
 # -- many large files in one plan, small pools (issue 14, items 2 and 9) -----------------

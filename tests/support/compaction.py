@@ -28,3 +28,8 @@ def hide(root: Path, keep: Callable[[int, int, int], bool]) -> dict[Path, Path]:
             path.rename(aside)
             moved[aside] = path
     return moved
+
+
+def hide_compacted_from(root: Path, lo: int) -> dict[Path, Path]:
+    """Move aside every file of level >= 1 that ends at or after `lo` (so plans use L0 files)."""
+    return hide(root, lambda level, a, b: b < lo)
