@@ -1,7 +1,8 @@
-"""The VFS over synthetic replicas: page sizes, time travel, the lock page, read-only.
+"""The VFS over synthetic replicas: page sizes, time travel, the lock page.
 
-Real-Litestream replicas are covered in test_vfs_real.py; these cases need
-shapes Litestream would take long to produce (page sizes, > 1 GiB databases).
+Real-Litestream replicas are covered in test_real_replicas.py and test_vfs.py (page 1,
+read-only opens); these cases need shapes Litestream would take long to produce
+(page sizes, > 1 GiB databases).
 """
 
 from __future__ import annotations
@@ -94,15 +95,6 @@ def test_uri_parameters_open_a_past_state_and_attach_diffs_across_time(tmp_path)
         [("0000000000000003",)]
 
 
-def test_writes_fail_read_only(tmp_path):
-    replica = write_replica(tmp_path / "replica", sqlite_states(tmp_path, 4096, STATEMENTS), 4096)
-    connection = connect(replica.root)
-    with pytest.raises(apsw.ReadOnlyError):
-        connection.execute("INSERT INTO u VALUES (4)")
-    with pytest.raises(apsw.ReadOnlyError):
-        connection.execute("CREATE TABLE v(x)")
-
-
 def test_lock_page_reads_as_zeros_and_pages_after_it_are_served(tmp_path):
     """A database past 1 GiB: the page at byte 2^30 is never stored; later pages are."""
     page_size = 65536
@@ -121,26 +113,6 @@ def test_lock_page_reads_as_zeros_and_pages_after_it_are_served(tmp_path):
     assert handle.xRead(2 * page_size, lock * page_size) == marker[lock + 1] + marker[lock + 2]
     # a page never written (between the schema pages and the markers) reads as zeros too
     assert handle.xRead(page_size, 10 * page_size) == bytes(page_size)
-
-
-def test_page1_is_patched_for_rollback_mode_and_versioned_by_txid(tmp_path):
-    states = sqlite_states(tmp_path, 4096, STATEMENTS)
-    for pages in states:  # make the source look like a WAL-mode database, as Litestream ships it
-        page1 = bytearray(pages[1])
-        page1[18] = page1[19] = 2
-        pages[1] = bytes(page1)
-    replica = write_replica(tmp_path / "replica", states, 4096)
-    connection = connect(replica.root)
-    handle = file_of(connection)
-    seen = set()
-    for txid in replica.states:
-        connection.execute(f"PRAGMA litestream_txid='{txid:016x}'")
-        header = handle.xRead(100, 0)
-        assert header[18:20] == b"\x01\x01"
-        assert header[24:28] == header[92:96] == (txid & 0xFFFFFFFF).to_bytes(4, "big")
-        assert int.from_bytes(header[28:32], "big") == max(replica.states[txid])
-        seen.add(header[24:28])
-    assert len(seen) == len(replica.states)
 
 
 def test_missing_replica_and_bad_inputs_give_clear_errors(tmp_path, monkeypatch):
