@@ -48,10 +48,9 @@ class FrameTable:
     """One file's frames in file order, to decode every frame inside a fetched range."""
 
     def __init__(self, meta: FileMeta) -> None:
+        index = meta.tail.index
         self.page_size = meta.header.page_size
-        self.pgnos = list(meta.tail.index)
-        self.offsets = [entry.offset for entry in meta.tail.index.values()]
-        self.sizes = [entry.size for entry in meta.tail.index.values()]
+        self.pgnos, self.offsets, self.sizes = index.pgnos, index.offsets, index.sizes  # shared, not copied
         self.frames_end = meta.tail.index_offset - 6
 
     def span(self, start: int, end: int) -> range:
@@ -93,6 +92,36 @@ def locations(meta: FileMeta) -> Iterator[tuple[int, PageLocation]]:
     return ((pgno, PageLocation(meta, e.offset, e.size)) for pgno, e in meta.tail.index.items())
 
 
+#: A file with at least this many pages is a layer of its own, located through its index on
+#: lookup instead of copied into a dict (about 120 bytes a page; a snapshot has them all).
+OWN_LAYER_PAGES = 4096
+#: Above this many layers a map merges its upper ones, so a lookup stays a few probes.
+MAX_LAYERS = 12
+
+
+class FileLayer:
+    """Every page of one large file, found in its page index (no per-page objects)."""
+
+    __slots__ = ("meta",)
+
+    def __init__(self, meta: FileMeta) -> None:
+        self.meta = meta
+
+    def get(self, pgno: int) -> PageLocation | None:
+        index = self.meta.tail.index
+        i = index.position(pgno)
+        return PageLocation(self.meta, index.offsets[i], index.sizes[i]) if i >= 0 else None
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.meta.tail.index)
+
+    def __len__(self) -> int:
+        return len(self.meta.tail.index)
+
+    def items(self) -> Iterator[tuple[int, PageLocation]]:
+        return locations(self.meta)
+
+
 class PageMap(Mapping[int, PageLocation]):
     """pgno -> location for one state: layers of pages, newest last, shared between states.
 
@@ -101,9 +130,11 @@ class PageMap(Mapping[int, PageLocation]):
     merged like a binary counter (a layer is merged into the one below it once
     it is at least half its size), so each entry is copied O(log n) times over
     a long follow and a lookup checks O(log n) layers at most (few in practice).
+    A large file (a snapshot, a big compaction) is a `FileLayer` that is never
+    copied: the map of a 1 GB database costs its index, not a dict of 260 k entries.
     """
 
-    def __init__(self, layers: tuple[dict[int, PageLocation], ...], commit: int, top: int) -> None:
+    def __init__(self, layers: tuple[dict[int, PageLocation] | FileLayer, ...], commit: int, top: int) -> None:
         self._layers = layers
         self.commit = commit
         #: The highest page number in any layer (above `commit` after the database shrank).
@@ -112,7 +143,7 @@ class PageMap(Mapping[int, PageLocation]):
     @classmethod
     def build(cls, metas: Sequence[FileMeta], commit: int, previous: "PageMap | None" = None) -> "PageMap":
         """The map after applying `metas` (oldest first) on top of `previous`; newest file wins."""
-        layers: list[dict[int, PageLocation]] = []
+        layers: list[dict[int, PageLocation] | FileLayer] = []
         top = 0
         if previous is not None and previous._top > previous.commit:  # it shrank: drop what it cut off
             layers, top = [dict(previous.items())], previous.commit
@@ -120,11 +151,20 @@ class PageMap(Mapping[int, PageLocation]):
             layers, top = list(previous._layers), previous._top
         new: dict[int, PageLocation] = {}
         for meta in metas:
-            new.update(locations(meta))
-        top = max(top, max(new, default=0))
-        while layers and 2 * len(new) >= len(layers[-1]):
-            new = {**layers.pop(), **new}
-        return cls((*layers, new), commit, top)
+            top = max(top, meta.tail.index.pgnos[-1] if meta.tail.index else 0)
+            if len(meta.tail.index) >= OWN_LAYER_PAGES:
+                _push(layers, new)
+                layers.append(FileLayer(meta))
+                new = {}
+            else:
+                new.update(locations(meta))
+        _push(layers, new)
+        if len(layers) > MAX_LAYERS:  # many large files in a row: one dict for the upper half
+            merged: dict[int, PageLocation] = {}
+            for layer in layers[MAX_LAYERS // 2:]:
+                merged.update(layer.items())
+            layers[MAX_LAYERS // 2:] = [merged]
+        return cls(tuple(layers), commit, top)
 
     def get(self, pgno: int, default: PageLocation | None = None) -> PageLocation | None:  # type: ignore[override]
         if pgno > self.commit:
@@ -158,6 +198,15 @@ class PageMap(Mapping[int, PageLocation]):
     @property
     def depth(self) -> int:
         return len(self._layers)
+
+
+def _push(layers: list[dict[int, PageLocation] | FileLayer], new: dict[int, PageLocation]) -> None:
+    """Add a layer of small files' pages, merging dict layers below it like a binary counter."""
+    if not new:
+        return
+    while layers and isinstance(layers[-1], dict) and 2 * len(new) >= len(layers[-1]):
+        new = {**layers.pop(), **new}
+    layers.append(new)
 
 
 def merge_page_maps(metas: Sequence[FileMeta], commit: int) -> PageMap:

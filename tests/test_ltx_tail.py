@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+import sys
 
 import pytest
 from hypothesis import given, settings
@@ -148,3 +149,19 @@ def test_short_tail_asks_for_the_fixed_end_first() -> None:
     with pytest.raises(NeedMoreBytes) as caught:
         parse_tail(tail[-10:], _size(tail), NAME)
     assert caught.value.needed == TRAILER_SIZE + 8
+
+
+def test_page_index_answers_like_the_dict_it_replaces_in_under_20_bytes_a_page() -> None:
+    """The index of a large snapshot stays in memory while listed: three arrays, no objects."""
+    triples = [(pgno, 100 + 50 * i, 50) for i, pgno in enumerate(range(1, 40001, 2))]
+    data = bytes(HEADER_SIZE) + bytes(100 + 50 * len(triples)) + tail_bytes(triples)
+    index = parse_tail(data, len(data), NAME).index
+    expected = {pgno: IndexEntry(offset, size) for pgno, offset, size in triples}
+    assert dict(index.items()) == expected and list(index.values()) == list(expected.values())
+    assert list(index) == list(expected) and len(index) == len(expected)
+    assert index[39999] == expected[39999] and 3 in index and 4 not in index and 40001 not in index
+    assert index.get(2) is None and "1" not in index
+    with pytest.raises(KeyError):
+        index[0]  # noqa: B018 - the lookup is the test
+    held = sum(sys.getsizeof(column) for column in (index.pgnos, index.offsets, index.sizes))
+    assert held <= 20 * len(index)  # 16, plus what appending over-allocates

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
+from litestream_vfs import pages
 from litestream_vfs.connect import open_replica
-from litestream_vfs.pages import PageMap, locations
+from litestream_vfs.pages import FileLayer, PageMap, locations
 
 
 def naive_map(metas, commit: int) -> dict:
@@ -13,9 +16,12 @@ def naive_map(metas, commit: int) -> dict:
     return {pgno: loc for pgno, loc in merged.items() if pgno <= commit}
 
 
-def test_page_maps_built_state_after_state_equal_a_plain_merge(file_replica):
+@pytest.mark.parametrize("own_layer_pages", [pages.OWN_LAYER_PAGES, 2], ids=["default", "files-as-layers"])
+def test_page_maps_built_state_after_state_equal_a_plain_merge(file_replica, monkeypatch, own_layer_pages):
     """Follow the L0 chain one file at a time (as a follower does): every map, built on the
-    previous one, holds exactly the pages a plain merge of its whole plan holds."""
+    previous one, holds exactly the pages a plain merge of its whole plan holds; also when
+    most files are large enough to be layers of their own (and the layers must be merged)."""
+    monkeypatch.setattr(pages, "OWN_LAYER_PAGES", own_layer_pages)
     replica = open_replica(file_replica.url)
     level0 = sorted((o for o in replica.files if o.level == 0), key=lambda o: o.min_txid)
     assert level0[0].min_txid == 1 and len(level0) > 10
@@ -30,7 +36,17 @@ def test_page_maps_built_state_after_state_equal_a_plain_merge(file_replica):
         assert all(built.get(p) is None for p in range(commit + 1, commit + 50))
         depths.append(built.depth)
         previous = built
-    assert max(depths) <= 1 + len(metas).bit_length()  # layers merge like a binary counter
+    assert max(depths) <= max(1 + len(metas).bit_length(), pages.MAX_LAYERS)  # few probes a lookup
+
+
+def test_a_large_file_is_a_layer_of_its_own_never_copied(file_replica, monkeypatch):
+    """A snapshot's pages are found through its index (16 bytes a page), not a dict of its pages."""
+    replica = open_replica(file_replica.url)
+    snapshot = replica.metas([min(replica.files, key=lambda o: (o.min_txid, -o.max_txid))])[0]
+    monkeypatch.setattr(pages, "OWN_LAYER_PAGES", len(snapshot.tail.index))
+    built = PageMap.build([snapshot], snapshot.header.commit)
+    assert [type(layer) for layer in built._layers] == [FileLayer]
+    assert dict(built.items()) == naive_map([snapshot], snapshot.header.commit)
 
 
 def test_a_new_state_shares_the_previous_layers():

@@ -8,10 +8,11 @@ query needs.
 from __future__ import annotations
 
 import struct
-from collections.abc import Mapping
+from array import array
+from bisect import bisect_left
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
-from types import MappingProxyType
 
 from litestream_vfs.errors import LTXError
 
@@ -46,11 +47,55 @@ class Trailer:
     file_checksum: int
 
 
+class PageIndex(Mapping[int, IndexEntry]):
+    """pgno -> IndexEntry, held as three arrays in pgno order.
+
+    24 bytes a page instead of about 200 for a dict of tuples: a snapshot of a
+    1 GB database has 260 k pages, and its index stays in memory while listed.
+    Entries are made on lookup; `pgnos`, `offsets` and `sizes` are public so
+    that frame tables share them instead of copying.
+    """
+
+    __slots__ = ("pgnos", "offsets", "sizes")
+
+    def __init__(self, pgnos: array, offsets: array, sizes: array) -> None:
+        self.pgnos, self.offsets, self.sizes = pgnos, offsets, sizes
+
+    def position(self, pgno: int) -> int:
+        """The entry number of `pgno`, or -1."""
+        i = bisect_left(self.pgnos, pgno)
+        return i if i < len(self.pgnos) and self.pgnos[i] == pgno else -1
+
+    def __getitem__(self, pgno: int) -> IndexEntry:
+        i = self.position(pgno) if isinstance(pgno, int) else -1
+        if i < 0:
+            raise KeyError(pgno)
+        return IndexEntry(self.offsets[i], self.sizes[i])
+
+    def __contains__(self, pgno: object) -> bool:
+        return isinstance(pgno, int) and self.position(pgno) >= 0
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.pgnos)
+
+    def __len__(self) -> int:
+        return len(self.pgnos)
+
+    def values(self) -> Iterator[IndexEntry]:  # type: ignore[override]
+        return map(IndexEntry, self.offsets, self.sizes)
+
+    def items(self) -> Iterator[tuple[int, IndexEntry]]:  # type: ignore[override]
+        return zip(self.pgnos, self.values())
+
+    def __repr__(self) -> str:
+        return f"PageIndex({len(self)} pages)"
+
+
 @dataclass(frozen=True)
 class Tail:
     """Everything after the end marker: enough to locate and verify the file's pages."""
 
-    index: Mapping[int, IndexEntry]
+    index: PageIndex
     """pgno -> frame location, in ascending pgno order."""
     trailer: Trailer
     index_offset: int
@@ -91,17 +136,17 @@ def parse_tail(tail: bytes, file_size: int, name: str) -> Tail:
     post_apply, file_checksum = _TRAILER.unpack_from(tail, end - TRAILER_SIZE)
     if not file_checksum & CHECKSUM_FLAG:
         raise LTXError(name, f"file checksum {file_checksum:016x} lacks the checksum flag bit")
-    return Tail(MappingProxyType(index), Trailer(post_apply, file_checksum), index_offset)
+    return Tail(index, Trailer(post_apply, file_checksum), index_offset)
 
 
-def _parse_index(data: memoryview, frames_end: int, name: str) -> dict[int, IndexEntry]:
+def _parse_index(data: memoryview, frames_end: int, name: str) -> PageIndex:
     """Decode the uvarint triples (pgno, offset, size) up to the terminating 0x00.
 
     Frames must lie between the header and the end marker, in pgno order and
     file order, without overlapping.
     """
     values = _uvarints(bytes(data), name)
-    index: dict[int, IndexEntry] = {}
+    pgnos, offsets, sizes = array("I"), array("Q"), array("I")
     prev_pgno, prev_end = 0, HEADER_SIZE
     for i in range(0, len(values), 3):
         if values[i] == 0:
@@ -119,11 +164,13 @@ def _parse_index(data: memoryview, frames_end: int, name: str) -> dict[int, Inde
                 f"page index entry for page {pgno} (offset {offset}, size {size}) lies outside the "
                 f"frame area [{prev_end}, {frames_end}) or overlaps the previous frame",
             )
-        index[pgno] = IndexEntry(offset, size)
+        pgnos.append(pgno)
+        offsets.append(offset)
+        sizes.append(size)
         prev_pgno, prev_end = pgno, offset + size
     else:
         raise LTXError(name, "page index is truncated: no terminating zero")
-    return index
+    return PageIndex(pgnos, offsets, sizes)
 
 
 def _uvarints(data: bytes, name: str) -> list[int]:
