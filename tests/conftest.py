@@ -49,6 +49,14 @@ def replica(request: pytest.FixtureRequest, replica_factory: ReplicaFactory) -> 
     return replica_factory.get(version, backend, server, together_with=REPLICA_KINDS)
 
 
+@pytest.fixture
+def replica_env(replica: ReplicaFixture, monkeypatch: pytest.MonkeyPatch) -> ReplicaFixture:
+    """`replica`, with the environment its URL needs (S3 credentials) set for the test."""
+    for key, value in replica.env.items():
+        monkeypatch.setenv(key, value)
+    return replica
+
+
 @pytest.fixture(scope="session")
 def file_replica(replica_factory: ReplicaFactory) -> ReplicaFixture:
     """The Litestream 0.5.17 replica in a local directory (no S3 server needed)."""
