@@ -1,21 +1,16 @@
-"""The process registry: lifecycle, settings that reach running pollers, per-connection options."""
+"""The process: lifecycle, and settings that reach running pollers."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
-import threading
 import time
 
 import litestream_vfs
 from litestream_vfs.connect import connect
-from litestream_vfs.process import PROCESS, WARM_KEPT
+from litestream_vfs.process import PROCESS
 from litestream_vfs.vfs import file_of
-
-
-def litestream_threads() -> list[str]:
-    return sorted(t.name for t in threading.enumerate() if t.name.startswith("litestream-"))
+from support.threads import litestream_threads
 
 
 def test_close_stops_every_thread_and_later_connections_start_afresh(file_replica):
@@ -61,37 +56,3 @@ def test_register_poll_interval_reaches_running_pollers(file_replica):
     finally:
         litestream_vfs.register(poll_interval=1.0)
         follower.close()
-
-
-def test_per_connection_cache_dir_stays_with_that_connection(file_replica, tmp_path):
-    cached = connect(file_replica.url, params={"cache_dir": str(tmp_path / "cache")})
-    plain = connect(file_replica.url)
-    assert file_of(cached).replica.disk is not None
-    assert file_of(plain).replica.disk is None  # the other connection did not change this one
-    assert cached.execute("SELECT count(*) FROM Artist").fetchall() == plain.execute(
-        "SELECT count(*) FROM Artist").fetchall()
-    cached.close()
-    plain.close()
-
-
-def test_replicas_are_released_when_their_last_connection_closes(file_replica, tmp_path):
-    """Many replicas opened in turn: only the ones in use and a few warm ones stay registered."""
-    PROCESS.close()
-    links = []
-    for i in range(WARM_KEPT + 12):
-        link = tmp_path / f"replica-{i}"
-        os.symlink(file_replica.url, link)
-        links.append(link)
-    held = connect(str(links[0]))
-    for link in links[1:]:
-        connection = connect(str(link))
-        assert connection.execute("SELECT count(*) FROM Genre").fetchall()
-        connection.close()
-    assert len(PROCESS.replicas()) <= WARM_KEPT + 1
-    assert file_of(held).replica in PROCESS.replicas()  # in use: never released
-    assert held.execute("SELECT count(*) FROM Genre").fetchall()
-    held.close()
-    deadline = time.monotonic() + 5  # a poller ends as soon as nobody follows its replica
-    while any("replica-" in name for name in litestream_threads()) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not [name for name in litestream_threads() if "replica-" in name]

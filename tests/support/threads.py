@@ -53,3 +53,8 @@ def wait_for(condition: Callable[[], Any], timeout: float = 20.0, what: str = "c
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.05)
+
+
+def litestream_threads() -> list[str]:
+    """Names of the package's threads now running (all are named `litestream-...`)."""
+    return sorted(t.name for t in threading.enumerate() if t.name.startswith("litestream-"))
