@@ -12,7 +12,7 @@ import sys
 import pexpect
 
 from support.fleet import CORRUPT
-from test_cli import assert_one_line_error, cli
+from support.cli import assert_one_line_error, cli
 
 COUNTS = "SELECT count(*) AS n, sum(qty) AS qty FROM items"
 
