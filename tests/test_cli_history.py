@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+import io
+
 from support.cli import cli, history
 
 
@@ -26,3 +29,24 @@ def test_validate_passes_on_a_real_replica(file_replica):
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[-1].startswith("OK:")
     assert sum(line.startswith("ok   L") for line in result.stdout.splitlines()) == len(file_replica.ltx_files())
+
+
+def test_history_as_csv_has_the_rows_of_the_json(file_replica):
+    entries = history(file_replica)
+    result = cli("history", file_replica.url, "--format", "csv")
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert [(r["txid"], r["time (UTC)"], int(r["level"]), int(r["file size"]), int(r["db size"])) for r in rows] == \
+        [(e["txid"], e["time"], e["level"], e["size"], e["db_size"]) for e in entries]
+
+
+def test_validate_fails_naming_a_damaged_file(replica_copy):
+    """A byte only the file checksum covers (the header's timestamp) changed in one L0 file."""
+    victim = sorted((replica_copy / "ltx" / "0").glob("*.ltx"))[1]
+    damaged = bytearray(victim.read_bytes())
+    damaged[39] ^= 0x01
+    victim.write_bytes(bytes(damaged))
+    result = cli("validate", str(replica_copy))
+    assert result.returncode == 1, result.stdout
+    assert victim.name in result.stdout
+    assert not result.stdout.splitlines()[-1].startswith("OK:")

@@ -8,7 +8,7 @@ import sys
 import pexpect
 import pytest
 
-from support.cli import assert_one_line_error, cli, step
+from support.cli import assert_one_line_error, cli, history, step
 
 
 def test_restore_writes_the_state_litestream_restores(file_replica, tmp_path):
@@ -47,3 +47,12 @@ def test_restore_into_a_place_that_cannot_hold_the_file_names_it(file_replica, t
     result = cli("restore", file_replica.url, "-o", str(out))
     assert_one_line_error(result, f"cannot create {out}: {reason}")
     assert ".partial" not in result.stderr
+
+
+def test_restore_at_a_time_copied_from_history(file_replica, tmp_path):
+    txid = step(file_replica, "vacuum") - 1
+    when = next(entry["time"] for entry in history(file_replica) if int(entry["txid"], 16) == txid)
+    out = tmp_path / "at-time.db"
+    result = cli("restore", file_replica.url, "-o", str(out), "--time", when)
+    assert result.returncode == 0, result.stderr
+    assert out.read_bytes() == file_replica.restore(txid).read_bytes()
