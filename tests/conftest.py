@@ -18,6 +18,8 @@ from support.fleet import FleetReplica, build_fleet
 from support.incidents import IncidentReplica, build_incident_replica
 from support.replicas import REPLICA_KINDS, ReplicaFactory, ReplicaFixture
 from support.seaweed import SeaweedFS, running_seaweedfs
+from support.webdav import WebDAVReplica, WebDAVServer, replicate_through_webdav, running_webdav
+from support.workload import STEPS
 
 
 @pytest.fixture(scope="session")
@@ -108,6 +110,20 @@ def dask_client(seaweedfs: SeaweedFS) -> Iterator[object]:
 def incident_replica(tmp_path_factory: pytest.TempPathFactory) -> IncidentReplica:
     """Known rows updated, deleted and re-inserted around a VACUUM (support/incidents.py)."""
     return build_incident_replica(tmp_path_factory.mktemp("incidents"))
+
+
+@pytest.fixture(scope="session")
+def webdav_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebDAVServer]:
+    """A running WsgiDAV server (Basic auth) on an empty directory."""
+    with running_webdav(tmp_path_factory.mktemp("dav")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def webdav_replica(webdav_server: WebDAVServer, tmp_path_factory: pytest.TempPathFactory) -> WebDAVReplica:
+    """Litestream 0.5.17 replicating a few workload transactions through `webdav_server`."""
+    return replicate_through_webdav(webdav_server, "replicas/chinook.db", tmp_path_factory.mktemp("work"),
+                                    STEPS[:5], litestream_binary("0.5.17"))
 
 
 @pytest.fixture

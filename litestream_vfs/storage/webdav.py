@@ -5,7 +5,8 @@ its output; levels in decimal, like the file backend). `webdav://` is plain
 HTTP, `webdavs://` HTTPS with certificate verification. Credentials come from
 the URL (`webdav://user:pass@host/path`) or, as a convenience of this package,
 from LITESTREAM_WEBDAV_USERNAME / LITESTREAM_WEBDAV_PASSWORD (Litestream
-itself reads them only from its config file) and are sent as Basic auth.
+itself reads them only from its config file) and are sent as Basic auth
+(webdav_session.py: the connection pool, retries and errors).
 
 Listing is one `PROPFIND Depth: infinity` on `<path>/ltx/`; servers that
 refuse infinite depth get one `Depth: 1` PROPFIND per level, issued
@@ -14,47 +15,33 @@ concurrently. Only GET and PROPFIND are ever sent.
 
 from __future__ import annotations
 
-import base64
 import copy
 import logging
 import os
 import re
 import threading
-import time
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TypeVar
 from urllib.parse import quote, unquote, urlsplit
 
 import urllib3
-from urllib3.exceptions import (HTTPError, IncompleteRead, NameResolutionError, NewConnectionError,
-                               ProtocolError, SSLError)
-from urllib3.exceptions import TimeoutError as Urllib3Timeout
 
-from ..errors import ObjectNotFound, ReplicaError, StorageError
+from ..errors import ReplicaError, StorageError
 from .base import LEVELS, Counters, LtxObject, parse_ltx_name
-from .retry import Backoff, retry
 from .tree import LTX_LAYOUT, child_url
 from .url import ReplicaLocation
+from .webdav_session import WebDAVSession
 
-T = TypeVar("T")
 log = logging.getLogger(__name__)
 
-USERNAME_ENV = "LITESTREAM_WEBDAV_USERNAME"
-PASSWORD_ENV = "LITESTREAM_WEBDAV_PASSWORD"
-MAX_CONNECTIONS = 16
-BACKOFF = Backoff()
 _DAV = "{DAV:}"
 _PROPFIND_BODY = (b'<?xml version="1.0" encoding="utf-8"?>'
                   b'<D:propfind xmlns:D="DAV:"><D:prop>'
                   b"<D:resourcetype/><D:getcontentlength/>"
                   b"</D:prop></D:propfind>")
-_DRAIN_LIMIT = 64 * 1024  # unread body bytes worth reading to keep a connection
 _LEVEL_DIR = re.compile(r"^\d+$")
 _CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
-_CONNECTION_REPR = re.compile(r"^HTTPS?Connection\([^)]*\): ")
 _STATUS_CODE = re.compile(r"^HTTP/\d(?:\.\d)? (\d{3})")
 #: Answers to `Depth: infinity` meaning "not allowed here", not "no access".
 _NO_INFINITE_DEPTH = {400, 403, 405, 501}
@@ -117,47 +104,16 @@ def ltx_objects(entries: list[DavEntry], ltx_path: str, url: str) -> list[LtxObj
     return found
 
 
-def credentials(location: ReplicaLocation, environ: Mapping[str, str]) -> tuple[str, str] | None:
-    """(username, password) from the URL, else the environment, else None."""
-    if location.username or location.password:
-        return location.username or "", location.password or ""
-    username, password = environ.get(USERNAME_ENV), environ.get(PASSWORD_ENV)
-    if username or password:
-        return username or "", password or ""
-    return None
-
-
-class _Retryable(Exception):
-    """A server-side hiccup (5xx, 429) worth another try."""
-
-
-def _is_transient(exc: BaseException) -> bool:
-    if isinstance(exc, (SSLError, NameResolutionError)):
-        return False
-    return isinstance(exc, (_Retryable, ProtocolError, IncompleteRead, Urllib3Timeout))
-
-
 class WebDAVStorage:
-    """Read-only WebDAV replica; one keep-alive connection pool for all threads."""
+    """Read-only WebDAV replica: listing by PROPFIND, reading by GET, through one `WebDAVSession`."""
 
     layout = LTX_LAYOUT
 
     def __init__(self, location: ReplicaLocation, counters: Counters | None = None) -> None:
         self.url = str(location)  # ReplicaLocation's str() never includes credentials
         self.counters = counters if counters is not None else Counters()
-        scheme = "https" if location.scheme == "webdavs" else "http"
-        self.origin = f"{scheme}://{location.host}"
-        self._shown_origin = f"{location.scheme}://{location.host}"  # for messages
+        self._http = WebDAVSession(location, os.environ, self.counters)  # credentials read at open
         self._root = "/" + "/".join(quote(s, safe="") for s in location.path.split("/") if s)
-        headers = {"User-Agent": "litestream-vfs"}
-        login = credentials(location, os.environ)  # read at open, not import
-        if login is not None:
-            token = base64.b64encode(":".join(login).encode("utf-8")).decode("ascii")
-            headers["Authorization"] = f"Basic {token}"
-        self._pool = urllib3.connection_from_url(
-            self.origin, maxsize=MAX_CONNECTIONS, block=False, headers=headers, retries=False,
-            timeout=urllib3.Timeout(connect=5, read=30),
-            **({"cert_reqs": "CERT_REQUIRED"} if scheme == "https" else {}))
         self._infinite_depth = True  # until the server refuses it once
         self._owns_pool = True
         self._lock = threading.Lock()
@@ -174,88 +130,25 @@ class WebDAVStorage:
     def _object_path(self, obj: LtxObject) -> str:
         return self._path("ltx", str(obj.level), obj.name)
 
-    def _request(self, counter: str, method: str, path: str, headers: Mapping[str, str],
-                 body: bytes | None, handle: Callable[[urllib3.BaseHTTPResponse], T]) -> T:
-        """One timed request; `handle` reads the (streamed) response."""
-        start = time.perf_counter()
-        try:
-            response = self._pool.urlopen(method, path, body=body, headers={**self._pool.headers, **headers},
-                                          redirect=False, preload_content=False)
-            try:
-                return handle(response)
-            finally:
-                self._settle(response)
-        finally:
-            self.counters.add(**{counter: 1}, network_seconds=time.perf_counter() - start)
-
-    def _read_body(self, response: urllib3.BaseHTTPResponse, limit: int | None = None) -> bytes:
-        """The body (or its first `limit` bytes), counted in bytes_fetched."""
-        data = response.read(limit) if limit is not None else response.read()
-        self.counters.add(bytes_fetched=len(data))
-        return data
-
-    def _settle(self, response: urllib3.BaseHTTPResponse) -> None:
-        """Return the connection to the pool clean, or drop it if much is left unread."""
-        left = response.length_remaining
-        if not response.closed and left is not None and left <= _DRAIN_LIMIT:
-            self._read_body(response)
-        if not response.closed:
-            response.close()  # unknown or large remainder: cheaper to reconnect
-        response.release_conn()
-
-    def _fail(self, response: urllib3.BaseHTTPResponse, what: str) -> Exception:
-        """The error for an unexpected status; 5xx/429 are retryable."""
-        status = response.status
-        self._read_body(response, 4096)
-        if status in (401, 403):
-            return StorageError(
-                f"access denied to {what} (HTTP {status}): check credentials "
-                f"(user:password in the URL, or {USERNAME_ENV} and {PASSWORD_ENV})")
-        if status == 429 or status >= 500:
-            return _Retryable(f"{what}: HTTP {status} {response.reason}")
-        if 300 <= status < 400:
-            return StorageError(f"{what}: unexpected redirect (HTTP {status}) to "
-                                f"{response.headers.get('Location', '?')}")
-        return StorageError(f"{what}: unexpected HTTP {status} {response.reason}")
-
-    def _guarded(self, what: str, call: Callable[[], T]) -> T:
-        """Retry transient faults, then turn whatever is left into one clear error."""
-        try:
-            return retry(call, _is_transient, BACKOFF)
-        except _Retryable as exc:
-            raise StorageError(f"{exc}; gave up after {BACKOFF.attempts} attempts") from exc
-        except SSLError as exc:
-            raise StorageError(f"TLS error talking to {self.origin} for {what}: "
-                               f"{_reason(exc)}") from exc
-        except NewConnectionError as exc:
-            tries = f" ({BACKOFF.attempts} attempts)" if _is_transient(exc) else ""
-            raise StorageError(f"cannot reach WebDAV server {self.origin} for {what}: "
-                               f"{_reason(exc)}{tries}") from exc
-        except HTTPError as exc:
-            tries = f"; gave up after {BACKOFF.attempts} attempts" if _is_transient(exc) else ""
-            raise StorageError(f"connection to WebDAV server {self.origin} failed for {what} "
-                               f"({_reason(exc)}){tries}") from exc
-
     # -- listing -----------------------------------------------------------
     def _propfind(self, path: str, depth: str) -> list[DavEntry] | int:
         """Entries under `path`, or the HTTP status if it was 404 or refused."""
-        what = self._shown_origin + path
+        what = self._http.shown_origin + path
 
         def handle(response: urllib3.BaseHTTPResponse) -> list[DavEntry] | int:
             if response.status == 207:
-                body = self._read_body(response)
+                body = self._http.read_body(response)
                 try:
                     return parse_multistatus(body)
                 except ValueError as exc:
                     raise StorageError(f"{what}: {exc}") from exc
             if response.status == 404 or (depth == "infinity" and response.status in _NO_INFINITE_DEPTH):
-                self._read_body(response, 4096)
+                self._http.read_body(response, 4096)
                 return response.status
-            raise self._fail(response, what)
+            raise self._http.fail(response, what)
 
         headers = {"Depth": depth, "Content-Type": 'application/xml; charset="utf-8"'}
-        return self._guarded(what, lambda: self._request("lists", "PROPFIND", path, headers,
-                                                         _PROPFIND_BODY, handle))
+        return self._http.send(what, "lists", "PROPFIND", path, headers, _PROPFIND_BODY, handle)
 
     def list_files(self, levels: tuple[int, ...] = LEVELS) -> list[LtxObject]:
         ltx_dir = self._path("ltx") + "/"
@@ -267,7 +160,7 @@ class WebDAVStorage:
             if entries == 404:
                 return self._missing_ltx_dir()
             log.info("%s refuses PROPFIND Depth: infinity (HTTP %s); listing level by level",
-                     self.origin, entries)
+                     self._http.origin, entries)
             self._infinite_depth = False
         return self._list_levels(levels)
 
@@ -355,18 +248,18 @@ class WebDAVStorage:
         def handle(response: urllib3.BaseHTTPResponse) -> bytes:
             if response.status == 206:
                 _check_content_range(response.headers.get("Content-Range", ""), offset, what)
-                return self._exact(self._read_body(response), length, offset, what)
+                return _exact(self._http.read_body(response), length, offset, what)
             if response.status == 200:  # the server ignored Range: take our slice of the file
                 self._note_ignored_range()
-                data = self._read_body(response, offset + length)
-                return self._exact(data[offset:], length, offset, what)
+                data = self._http.read_body(response, offset + length)
+                return _exact(data[offset:], length, offset, what)
             if response.status == 416:
-                self._read_body(response, 4096)
+                self._http.read_body(response, 4096)
                 raise StorageError(f"{what} is truncated: it is shorter than "
                                    f"{offset + length} bytes (HTTP 416)")
-            raise self._not_found(response, what)
+            raise self._http.not_found(response, what)
 
-        return self._guarded(what, lambda: self._request("gets", "GET", path, headers, None, handle))
+        return self._http.send(what, "gets", "GET", path, headers, None, handle)
 
     def read_all(self, obj: LtxObject) -> bytes:
         path = self._object_path(obj)
@@ -374,29 +267,13 @@ class WebDAVStorage:
 
         def handle(response: urllib3.BaseHTTPResponse) -> bytes:
             if response.status != 200:
-                raise self._not_found(response, what)
-            data = self._read_body(response)
+                raise self._http.not_found(response, what)
+            data = self._http.read_body(response)
             if len(data) > obj.size:
                 raise StorageError(f"{what} has {len(data)} bytes, listed as {obj.size}")
-            return self._exact(data, obj.size, 0, what)
+            return _exact(data, obj.size, 0, what)
 
-        return self._guarded(what, lambda: self._request("gets", "GET", path, {}, None, handle))
-
-    def _not_found(self, response: urllib3.BaseHTTPResponse, what: str) -> Exception:
-        if response.status == 404:
-            self._read_body(response, 4096)
-            return ObjectNotFound(f"{what} not found (removed by compaction?)")
-        return self._fail(response, what)
-
-    @staticmethod
-    def _exact(data: bytes, length: int, offset: int, what: str) -> bytes:
-        """`data` if it is `length` bytes. urllib3 already turned a dropped
-        connection into a (retried) error, so a complete but short body means
-        the file itself is shorter than listed."""
-        if len(data) != length:
-            raise StorageError(f"{what} is truncated: wanted {length} bytes at offset {offset}, "
-                               f"got {len(data)}")
-        return data
+        return self._http.send(what, "gets", "GET", path, {}, None, handle)
 
     def _note_ignored_range(self) -> None:
         with self._lock:
@@ -404,7 +281,7 @@ class WebDAVStorage:
             first = self.ranges_ignored == 1
         if first:
             log.warning("%s ignores HTTP Range requests: every page read downloads the "
-                        "file up to that page", self.origin)
+                        "file up to that page", self._http.origin)
 
     def close(self) -> None:
         if not self._owns_pool:
@@ -413,7 +290,16 @@ class WebDAVStorage:
             pool, self._level_pool = self._level_pool, None
         if pool is not None:
             pool.shutdown(wait=True)
-        self._pool.close()
+        self._http.close()
+
+
+def _exact(data: bytes, length: int, offset: int, what: str) -> bytes:
+    """`data` if it is `length` bytes. urllib3 already turned a dropped connection into a
+    (retried) error, so a complete but short body means the file is shorter than listed."""
+    if len(data) != length:
+        raise StorageError(f"{what} is truncated: wanted {length} bytes at offset {offset}, "
+                           f"got {len(data)}")
+    return data
 
 
 def _check_content_range(header: str, offset: int, what: str) -> None:
@@ -423,7 +309,3 @@ def _check_content_range(header: str, offset: int, what: str) -> None:
         raise StorageError(f"{what}: the server answered a range starting at {offset} "
                            f"with Content-Range {header!r}")
 
-
-def _reason(exc: BaseException) -> str:
-    """urllib3's message without its connection repr (it never holds credentials)."""
-    return _CONNECTION_REPR.sub("", str(exc).split("\n")[0]) or type(exc).__name__

@@ -20,6 +20,9 @@ from urllib.parse import quote
 from cheroot import wsgi
 from wsgidav.wsgidav_app import WsgiDAVApp
 
+from litestream_vfs.storage.base import LtxObject
+
+from .proxy import Proxy
 from .replicas import ReplicaLocation, replicate_config, replicate_steps
 from .workload import Step, prepare_database
 
@@ -162,3 +165,13 @@ def replicate_through_webdav(server: WebDAVServer, path: str, workdir: Path,
     config.write_text(replicate_config(db_path, replica.url))
     landed = replicate_steps(binary, config, {}, files.newest_txid, db_path, steps, server.netloc)
     return WebDAVReplica(server, replica.path, db_path, tuple(landed))
+
+
+def on_disk(replica: WebDAVReplica) -> list[LtxObject]:
+    """The LTX files of `replica` as the server's disk holds them."""
+    return ReplicaLocation("file", str(replica.directory)).ltx_files()
+
+
+def via(proxy: Proxy, replica: WebDAVReplica) -> str:
+    """The replica's URL (with credentials) pointing at `proxy` instead of the server."""
+    return replica.url.replace(replica.server.netloc, f"127.0.0.1:{proxy.port}", 1)
