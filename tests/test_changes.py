@@ -13,8 +13,7 @@ from support.replicas import ReplicaFixture
 import litestream_vfs
 from litestream_vfs import cli
 from litestream_vfs.changes import FREE, OwnerMaps
-from litestream_vfs.connect import connect, open_replica
-from litestream_vfs.timeparse import format_txid
+from litestream_vfs.connect import open_replica
 
 
 def read_only(path: Path) -> apsw.Connection:
@@ -75,16 +74,3 @@ def test_log_filters_by_table_and_prints_json(file_replica: ReplicaFixture) -> N
     dropped = next(c for c in litestream_vfs.changes(url, since=step(file_replica, "drop audit table"),
                                                       until=step(file_replica, "drop audit table")))
     assert "audit_log" in dropped.tables, "freed pages are named after the dropped table"
-
-
-def test_sql_functions(file_replica: ReplicaFixture) -> None:
-    conn = connect(file_replica.url)
-    genre = step(file_replica, "insert genre")
-    rows = conn.execute("SELECT change, key, before, after FROM litestream_diff('Genre', ?, ?)",
-                        (format_txid(genre - 1), format_txid(genre))).fetchall()
-    after = read_only(file_replica.restore(genre)).execute(
-        "SELECT GenreId, Name FROM Genre ORDER BY GenreId DESC LIMIT 1").fetchall()[0]
-    assert rows == [("added", json.dumps({"GenreId": after[0]}), None,
-                     json.dumps({"GenreId": after[0], "Name": after[1]}))]
-    logged = conn.execute("SELECT txid, name, pages FROM litestream_log('Genre') WHERE name = 'Genre'").fetchall()
-    assert (format_txid(genre), "Genre", 1) in logged

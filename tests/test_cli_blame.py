@@ -1,4 +1,4 @@
-"""`litestream-vfs blame` (cli/blame.py) and its SQL form `litestream_blame`."""
+"""`litestream-vfs blame` (cli/blame.py); its SQL form `litestream_blame` is in test_changes_sql.py."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from support.incidents import IncidentReplica
 
 import litestream_vfs
 from litestream_vfs import cli
-from litestream_vfs.connect import connect
 from litestream_vfs.timeparse import format_txid
 
 
@@ -30,12 +29,3 @@ def test_cli_blame_errors_name_the_culprit(incident_replica: IncidentReplica, ca
     assert cli.main(["blame", incident_replica.url, "Artist", "fifty"]) == 1
     err = capsys.readouterr().err
     assert "fifty" in err and "ArtistId" in err and "Traceback" not in err
-
-
-def test_sql_litestream_blame(incident_replica: IncidentReplica) -> None:
-    conn = connect(incident_replica.url)
-    rows = conn.execute("SELECT txid, change, row FROM litestream_blame('stock', ?)",
-                        ('{"sku": "sku-010", "store": 2}',)).fetchall()
-    expected = litestream_vfs.blame(incident_replica.url, "stock", '{"sku": "sku-010", "store": 2}')
-    assert rows == [(format_txid(v.txid), v.change, None if v.row is None else json.dumps(v.row)) for v in expected]
-    assert [c for _, c, _ in rows] == ["inserted", "updated", "deleted", "inserted", "updated"]
