@@ -13,6 +13,7 @@ import pytest
 from litestream_vfs import ltx, restore as restore_module
 from litestream_vfs.connect import open_replica
 from litestream_vfs.errors import LitestreamVFSError
+from litestream_vfs.ltx.frame import END_MARKER
 from litestream_vfs.restore import restore, verified_pages
 
 #: Small enough that the snapshot of the workload database is streamed in several ranges.
@@ -104,3 +105,18 @@ def test_a_restore_that_fails_leaves_nothing_behind(replica_copy, tmp_path):
     with pytest.raises(LitestreamVFSError):
         restore(replica, state, str(out_dir / "out.db"))
     assert os.listdir(out_dir) == []
+
+
+def test_a_large_file_is_fetched_in_frame_aligned_ranges_of_about_a_chunk(versioned_file_replica, monkeypatch):
+    monkeypatch.setattr(restore_module, "CHUNK_BYTES", SMALL_CHUNK)
+    replica = open_replica(versioned_file_replica.url)
+    snapshot = max(replica.latest().plan, key=lambda obj: obj.size)
+    tail = ltx.decode_file(replica.read_object(snapshot), str(snapshot)).tail
+    frames_end = tail.index_offset - len(END_MARKER)
+    ranges = list(restore_module._frame_ranges(tail, frames_end))
+    frame_starts = {entry.offset for entry in tail.index.values()}
+    assert ranges[0][0] == ltx.HEADER_SIZE and ranges[-1][1] == frames_end
+    assert all(end == next_start for (_, end), (next_start, _) in zip(ranges, ranges[1:]))
+    assert all(start in frame_starts for start, _ in ranges)
+    assert all(end - start <= SMALL_CHUNK for start, end in ranges)
+    assert len(ranges) >= (frames_end - ltx.HEADER_SIZE) // SMALL_CHUNK
