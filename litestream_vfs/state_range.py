@@ -14,7 +14,7 @@ from .errors import ReplicaError, TimeParseError
 from .replica import Replica, State
 from .timeparse import format_txid
 
-_TXID_TEXT = re.compile(r"^(0x)?[0-9a-fA-F]{1,16}$")
+_TXID_TEXT = re.compile(r"(0x)?[0-9a-fA-F]{1,16}")
 
 
 def resolve_state(replica: Replica, when: str | int) -> State:
@@ -22,7 +22,7 @@ def resolve_state(replica: Replica, when: str | int) -> State:
     if isinstance(when, int):
         return replica.state(when)
     text = when.strip()
-    if _TXID_TEXT.match(text):
+    if _TXID_TEXT.fullmatch(text):
         return select_state(replica, txid=text)
     try:
         return select_state(replica, time=text)

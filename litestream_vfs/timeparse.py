@@ -23,9 +23,9 @@ _UNIT_MONTHS = {"month": 1, "months": 1, "mo": 1, "y": 12, "yr": 12, "yrs": 12, 
 _UNIT = "|".join(sorted({*_UNIT_SECONDS, *_UNIT_MONTHS}, key=len, reverse=True))
 _AMOUNT = rf"(\d+(?:\.\d+)?\s*|(?:an?|one)\s+)({_UNIT})(?![a-z])"
 #: Patterns as text: `re` compiles (and caches) them at the first relative time, not at import.
-_AGO = rf"^(?:{_AMOUNT}[\s,]*(?:and\s+)?)+ago$"
-_LAST = rf"^last\s+({_UNIT})$"
-_DAY = r"^(today|yesterday)(?:\s+(?:at\s+)?(\d{1,2}):(\d{2})(?::(\d{2}))?\s*(am|pm)?)?$"
+_AGO = rf"(?:{_AMOUNT}[\s,]*(?:and\s+)?)+ago"
+_LAST = rf"last\s+({_UNIT})"
+_DAY = r"(today|yesterday)(?:\s+(?:at\s+)?(\d{1,2}):(\d{2})(?::(\d{2}))?\s*(am|pm)?)?"
 #: Words dateparser's English can read; text with none of them and no digit is not a time.
 _DATE_WORDS = frozenset(
     "ago last next this now today yesterday tomorrow noon midnight morning evening night "
@@ -69,17 +69,17 @@ def _parse_relative(text: str, now: datetime) -> datetime | None:
 
     if text == "now":
         return now
-    if re.match(_AGO, text):
+    if re.fullmatch(_AGO, text):
         value = now
         for amount, unit in re.findall(_AMOUNT, text):
             value = _back(value, amount, unit)
             if value is None:
                 return None
         return value
-    last = re.match(_LAST, text)
+    last = re.fullmatch(_LAST, text)
     if last:
         return _back(now, "1", last.group(1))
-    day = re.match(_DAY, text)
+    day = re.fullmatch(_DAY, text)
     if day:
         when = now if day.group(1) == "today" else now - timedelta(days=1)
         try:

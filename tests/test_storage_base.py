@@ -50,6 +50,8 @@ def test_well_formed_names(name, span):
     "0000000000000001_0000000000000001.ltx",
     "x0000000000000001-0000000000000001.ltx",
     "0000000000000001-0000000000000001.LTX",
+    "0000000000000001-0000000000000001.ltx\n",  # `$` alone would accept a trailing newline
+    "\n0000000000000001-0000000000000001.ltx",
     "",
 ])
 def test_malformed_names_are_not_ltx_files(name):

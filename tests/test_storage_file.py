@@ -30,6 +30,7 @@ def replica(tmp_path):
     (junk / "0000000000000004-0000000000000004.ltx.tmp").write_bytes(b"partial")
     (junk / "0000000000000000-0000000000000001.ltx").write_bytes(b"txid zero is invalid")
     (junk / "0000000000000009-0000000000000008.ltx").write_bytes(b"max < min")
+    (junk / "0000000000000001-0000000000000001.ltx\n").write_bytes(b"a second TXID 1 with a newline")
     (junk / "0000000000000005-0000000000000005.ltx").mkdir()  # a directory, not a file
     (root / "ltx" / "snapshots").mkdir()
     (root / "generations").mkdir()

@@ -33,6 +33,9 @@ COUNTS = "SELECT count(*), sum(qty) FROM items"
     (f"orders.db/ltx/0/{NAME}", S3_LAYOUT, None),  # wrong layout for the store
     ("orders.db/ltx/0/notes.txt", LTX_LAYOUT, None),
     (f"orders.db/ltx/0/{NAME}.tmp", LTX_LAYOUT, None),
+    (f"orders.db/ltx/0/{NAME}\n", LTX_LAYOUT, None),  # whole names only, no trailing newline
+    (f"orders.db/ltx/0\n/{NAME}", LTX_LAYOUT, None),
+    (f"orders.db/0002\n/{NAME}", S3_LAYOUT, None),
 ])
 def test_split_object(relative, layout, expected):
     parsed = split_object(relative, layout, 77)

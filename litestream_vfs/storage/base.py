@@ -13,7 +13,7 @@ from typing import Protocol
 
 SNAPSHOT_LEVEL = 9
 LEVELS = tuple(range(SNAPSHOT_LEVEL + 1))
-_LTX_NAME = re.compile(r"^([0-9a-f]{16})-([0-9a-f]{16})\.ltx$")
+_LTX_NAME = re.compile(r"([0-9a-f]{16})-([0-9a-f]{16})\.ltx")
 
 
 @dataclass(frozen=True, order=True)
@@ -45,7 +45,7 @@ class LtxObject:
 
 def parse_ltx_name(name: str) -> tuple[int, int] | None:
     """(min_txid, max_txid) for a well-formed LTX file name, else None."""
-    m = _LTX_NAME.match(name)
+    m = _LTX_NAME.fullmatch(name)
     if not m:
         return None
     lo, hi = int(m.group(1), 16), int(m.group(2), 16)

@@ -46,8 +46,8 @@ T = TypeVar("T")
 BACKOFF = Backoff(attempts=5, base_seconds=0.1, max_seconds=3.0, deadline_seconds=30.0)
 MAX_ATTEMPTS = BACKOFF.attempts
 _LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
-_LEVEL_DIR = re.compile(r"^\d{4}$")
-_CONTENT_RANGE_TOTAL = re.compile(r"/(\d+)$")
+_LEVEL_DIR = re.compile(r"\d{4}")
+_CONTENT_RANGE_TOTAL = re.compile(r"/(\d+)\Z")
 _ACCESS_DENIED = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "Forbidden"}
 _THROTTLED = {"SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded",
               "TooManyRequests", "ServiceUnavailable", "503"}
@@ -354,7 +354,7 @@ def _check_prefix(prefix: str, location: ReplicaLocation) -> None:
 def _parse_key(relative: str, size: int, etag: str = "") -> LtxObject | None:
     """`0003/<min>-<max>.ltx` -> LtxObject; anything else (junk, deeper keys) -> None."""
     level_dir, _, name = relative.partition("/")
-    if not _LEVEL_DIR.match(level_dir):
+    if not _LEVEL_DIR.fullmatch(level_dir):
         return None
     txids = parse_ltx_name(name)
     if txids is None:

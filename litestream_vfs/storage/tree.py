@@ -23,8 +23,8 @@ from .base import Counters, LtxObject, Storage, parse_ltx_name
 LTX_LAYOUT = "ltx"
 #: `<db>/<NNNN>/<file>`: S3 and S3-compatible stores (4-digit levels, no `ltx/`).
 S3_LAYOUT = "s3"
-_DECIMAL = re.compile(r"^\d+$")
-_FOUR_DIGITS = re.compile(r"^\d{4}$")
+_DECIMAL = re.compile(r"\d+")
+_FOUR_DIGITS = re.compile(r"\d{4}")
 
 
 class DirectoryStorage(Storage, Protocol):
@@ -46,11 +46,11 @@ def split_object(relative: str, layout: str, size: int) -> tuple[str, LtxObject]
     """(database path, LtxObject) for an LTX file's path relative to the directory, else None."""
     parts = relative.strip("/").split("/")
     if layout == LTX_LAYOUT:
-        if len(parts) < 4 or parts[-3] != "ltx" or not _DECIMAL.match(parts[-2]):
+        if len(parts) < 4 or parts[-3] != "ltx" or not _DECIMAL.fullmatch(parts[-2]):
             return None
         database = parts[:-3]
     else:
-        if len(parts) < 3 or not _FOUR_DIGITS.match(parts[-2]):
+        if len(parts) < 3 or not _FOUR_DIGITS.fullmatch(parts[-2]):
             return None
         database = parts[:-2]
     txids = parse_ltx_name(parts[-1])

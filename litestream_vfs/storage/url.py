@@ -18,7 +18,7 @@ from .base import Counters, Storage
 #: Query parameter spellings Litestream accepts, mapped to one canonical name.
 _OPTION_ALIASES = {"force-path-style": "forcePathStyle"}
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):")  # 2+ letters: not a drive letter
-_BUCKET = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_BUCKET = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 #: What follows `scheme://` in each URL form, to say what a URL lacks.
 _HOST_EXAMPLES = {"s3": ("bucket", "s3://my-bucket/my.db"), "gs": ("bucket", "gs://my-bucket/my.db"),
                   "abs": ("container", "abs://ACCOUNT@container/my.db"),
@@ -132,7 +132,7 @@ def parse_replica_url(url: str, db_name: str | None = None) -> ReplicaLocation:
             raise ReplicaError(f"replica URL {url!r}: file URLs need an absolute path")
         return ReplicaLocation("file", "", os.path.normpath(path))
 
-    if scheme == "s3" and not _BUCKET.match(host):
+    if scheme == "s3" and not _BUCKET.fullmatch(host):
         raise ReplicaError(f"replica URL {url!r}: {host!r} is not a valid bucket name")
     username, _, password = userinfo.partition(":")
     query = parse_qsl(parts.query, keep_blank_values=True)

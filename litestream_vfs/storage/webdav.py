@@ -40,8 +40,8 @@ _PROPFIND_BODY = (b'<?xml version="1.0" encoding="utf-8"?>'
                   b'<D:propfind xmlns:D="DAV:"><D:prop>'
                   b"<D:resourcetype/><D:getcontentlength/>"
                   b"</D:prop></D:propfind>")
-_LEVEL_DIR = re.compile(r"^\d+$")
-_CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
+_LEVEL_DIR = re.compile(r"\d+")
+_CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 _STATUS_CODE = re.compile(r"^HTTP/\d(?:\.\d)? (\d{3})")
 #: Answers to `Depth: infinity` meaning "not allowed here", not "no access".
 _NO_INFINITE_DEPTH = {400, 403, 405, 501}
@@ -96,7 +96,7 @@ def ltx_objects(entries: list[DavEntry], ltx_path: str, url: str) -> list[LtxObj
             continue
         level, _, name = entry.path[len(prefix):].partition("/")
         txids = parse_ltx_name(name)
-        if not _LEVEL_DIR.match(level) or txids is None:
+        if not _LEVEL_DIR.fullmatch(level) or txids is None:
             continue
         if entry.size is None:
             raise StorageError(f"{url}: the server gave no size for ltx/{level}/{name}")
@@ -304,7 +304,7 @@ def _exact(data: bytes, length: int, offset: int, what: str) -> bytes:
 
 def _check_content_range(header: str, offset: int, what: str) -> None:
     """A 206 must start where we asked; a server that shifts ranges is broken."""
-    match = _CONTENT_RANGE.match(header.strip())
+    match = _CONTENT_RANGE.fullmatch(header.strip())
     if match is None or int(match.group(1)) != offset:
         raise StorageError(f"{what}: the server answered a range starting at {offset} "
                            f"with Content-Range {header!r}")
