@@ -9,7 +9,7 @@ import json
 import apsw
 import pytest
 from support.incidents import IncidentReplica
-from support.replicas import ReplicaFixture
+from support.replicas import ReplicaFixture, step
 
 import litestream_vfs
 from litestream_vfs.changes import change_log
@@ -25,9 +25,6 @@ def conn(file_replica: ReplicaFixture):
     yield connection
     connection.close()
 
-
-def step(replica: ReplicaFixture, name: str) -> int:
-    return dict(replica.step_txids)[name]
 
 
 def truth_rows(replica: ReplicaFixture, txid: int, sql: str) -> list[dict]:

@@ -7,26 +7,12 @@ test_cli_restore.py, ...); shared helpers are in support/cli.py.
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import os
 import socket
 
 import pytest
 
 from support.cli import assert_one_line_error, cli
-
-
-# -- happy paths -----------------------------------------------------------------
-def test_log_as_csv_has_the_states_and_tables_of_the_json_log(file_replica):
-    as_json = json.loads(cli("log", file_replica.url, "--format", "json").stdout)
-    as_csv = cli("log", file_replica.url, "--format", "csv")
-    assert as_csv.returncode == 0, as_csv.stderr
-    rows = list(csv.DictReader(io.StringIO(as_csv.stdout)))
-    assert [(row["txid"], row["time (UTC)"]) for row in rows] == [(e["txid"], e["time"]) for e in as_json]
-    assert [row["tables (pages changed)"] for row in rows] == [
-        ", ".join(f"{name} ({pages})" for name, pages in e["tables"].items()) for e in as_json]
 
 
 # -- errors: one line, exit 1, no traceback --------------------------------------
@@ -54,13 +40,6 @@ def test_unparseable_time(file_replica, tmp_path, command):
     result = cli(command, file_replica.url, *extra, "--time", "the day after never")
     assert_one_line_error(result, "'the day after never'")
     assert not (tmp_path / "x.db").exists()
-
-
-@pytest.mark.parametrize("option", ["--from", "--to"])
-def test_diff_bound_that_is_neither_txid_nor_time(file_replica, option):
-    bounds = {"--from": "latest", "--to": "latest", option: "zz"}
-    result = cli("diff", file_replica.url, "Genre", *(arg for pair in bounds.items() for arg in pair))
-    assert_one_line_error(result, "'zz' is neither a TXID", "nor a time")
 
 
 def test_time_before_history_names_the_available_states(file_replica):

@@ -10,7 +10,8 @@ import re
 import subprocess
 import sys
 
-from support.cli import assert_one_line_error, cli, history, step
+from support.cli import assert_one_line_error, cli, history
+from support.replicas import step
 
 ROCK = "SELECT count(*) AS n, max(UnitPrice) AS price FROM Track WHERE GenreId = 1"
 

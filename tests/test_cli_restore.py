@@ -8,7 +8,8 @@ import sys
 import pexpect
 import pytest
 
-from support.cli import assert_one_line_error, cli, history, step
+from support.cli import assert_one_line_error, cli, history
+from support.replicas import step
 
 
 def test_restore_writes_the_state_litestream_restores(file_replica, tmp_path):

@@ -8,11 +8,8 @@ import apsw
 import pytest
 
 from litestream_vfs import dbapi
-from support.replicas import ReplicaFixture
+from support.replicas import ReplicaFixture, step
 
-
-def step(replica: ReplicaFixture, name: str) -> int:
-    return dict(replica.step_txids)[name]
 
 
 @pytest.fixture()

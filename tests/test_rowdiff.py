@@ -8,10 +8,9 @@ from pathlib import Path
 import apsw
 import pytest
 from support.incidents import IncidentReplica
-from support.replicas import ReplicaFixture
+from support.replicas import ReplicaFixture, step
 
 import litestream_vfs
-from litestream_vfs import cli
 from litestream_vfs.connect import connect, replica_uri
 from litestream_vfs.process import PROCESS
 from litestream_vfs.rowdiff import at_most, diff_schemas, sort_key
@@ -22,9 +21,6 @@ from litestream_vfs.vfs import file_of
 def read_only(path: Path) -> apsw.Connection:
     return apsw.Connection(f"file:{path}?mode=ro", flags=apsw.SQLITE_OPEN_READONLY | apsw.SQLITE_OPEN_URI)
 
-
-def step(replica: ReplicaFixture, name: str) -> int:
-    return dict(replica.step_txids)[name]
 
 
 def expected_diff(old: Path, new: Path, table: str) -> set[tuple]:
@@ -120,18 +116,6 @@ def test_small_diff_on_large_table_reads_few_pages(file_replica: ReplicaFixture)
     assert spread[3] == 300
     print(f"bulk diff (pages decoded, GETs, bytes): unchanged {quiet[:3]}, 3 rows {small[:3]}, "
           f"300 rows {spread[:3]}, full scan {full[:3]}; {leaves} leaves")
-
-
-def test_cli_diff_formats_and_errors(file_replica: ReplicaFixture, capsys: pytest.CaptureFixture) -> None:
-    url, a, b = file_replica.url, step(file_replica, "insert genre") - 1, step(file_replica, "insert genre")
-    assert cli.main(["diff", url, "Genre", "--from", format_txid(a), "--to", format_txid(b), "--format", "json"]) == 0
-    printed = json.loads(capsys.readouterr().out)
-    assert printed == list(litestream_vfs.diff(url, "Genre", a, b))
-    assert cli.main(["diff", url, "Genre", "--from", format_txid(a), "--to", format_txid(b), "--format", "csv"]) == 0
-    assert capsys.readouterr().out.splitlines()[0] == "change,key,before,after"
-    assert cli.main(["diff", url, "no_such_table", "--from", format_txid(a), "--to", format_txid(b)]) == 1
-    err = capsys.readouterr().err
-    assert "no_such_table" in err and "Traceback" not in err
 
 
 def test_composite_keys_are_reported_by_their_columns(file_replica: ReplicaFixture) -> None:

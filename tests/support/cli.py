@@ -18,9 +18,6 @@ def cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) 
                           timeout=120, check=False)
 
 
-def step(fixture: ReplicaFixture, name: str) -> int:
-    return dict(fixture.step_txids)[name]
-
 
 def history(fixture: ReplicaFixture) -> list[dict]:
     result = cli("history", fixture.url, "--format", "json")

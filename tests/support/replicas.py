@@ -147,6 +147,11 @@ class ReplicaFixture:
             connection.close()
 
 
+def step(replica: ReplicaFixture, name: str) -> int:
+    """The TXID at which the workload step `name` was committed."""
+    return dict(replica.step_txids)[name]
+
+
 def run_restore(binary: Path, url: str, out: Path, env: dict[str, str],
                 txid: int | None = None, timeout: float = 60.0) -> subprocess.CompletedProcess:
     """Run `litestream restore -o out [-txid X] url`; raise with its output if it fails."""
