@@ -88,9 +88,20 @@ def test_a_range_after_a_gap_yields_no_page(real_file, skipped):
     entries = list(decoder.tail.index.values())
     start = entries[skipped].offset
     pages = []
-    with pytest.raises(LTXError, match="^real.ltx: "):
+    with pytest.raises(LTXError, match=f"^real.ltx: bytes given from offset {start}, but the next frame is at "
+                                       f"{entries[0].offset}$"):
         pages.extend(decoder.feed(start, data[start:decoder.frames_end]))
     assert pages == []
+
+
+def test_a_range_fed_twice_is_refused(real_file):
+    _, data = real_file
+    decoder = decoder_for(data)
+    entries = list(decoder.tail.index.values())
+    first = data[entries[0].offset:entries[2].offset]
+    assert len(list(decoder.feed(entries[0].offset, first))) == 2
+    with pytest.raises(LTXError, match=f"offset {entries[0].offset}, but the next frame is at {entries[2].offset}"):
+        list(decoder.feed(entries[0].offset, first))
 
 
 def test_finishing_before_every_frame_arrived_is_refused(real_file):

@@ -37,6 +37,9 @@ class StreamingDecoder:
 
     def feed(self, offset: int, data: bytes) -> Iterator[tuple[int, bytes]]:
         """Decode the frames in `data` (which starts at file `offset` on a frame boundary)."""
+        if offset != self._expected_offset:
+            raise LTXError(self.name, f"bytes given from offset {offset}, but the next frame is at "
+                                      f"{self._expected_offset}")
         view = memoryview(data)
         end = offset + len(data)
         while self._expected_offset < end:
