@@ -1,10 +1,12 @@
-"""Which state of its replica one connection reads: the newest (following) or a fixed TXID,
-pinned for the length of each read transaction.
+"""Which state of its replica one connection reads: the newest (following), a fixed TXID,
+or the state at a time, pinned for the length of each read transaction.
 
 `vfs.ReplicaFile` calls `begin` when SQLite starts a read transaction and clears
 `pinned` when it ends; every read in between comes from `pinned`. Between
 transactions `state` is what the next one will see (at `latest`: the newest
-state of the current listing, which the poller keeps fresh).
+state of the current listing, which the poller keeps fresh; at a time: the last
+state at or before it that the current listing restores, which changes when
+compaction and retention remove the finer one).
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ from typing import TYPE_CHECKING
 
 from .errors import ObjectNotFound
 
+#: What a connection reads: None follows `latest`, an int is a TXID, a datetime a time.
+Target = int | datetime | None
+
 if TYPE_CHECKING:
     from .poller import Poller
     from .replica import Charge, Replica, State
@@ -22,16 +27,16 @@ if TYPE_CHECKING:
 
 
 class ReadPosition:
-    """One connection's place in a replica's history: following `latest`, or at a TXID."""
+    """One connection's place in a replica's history: following `latest`, at a TXID or at a time."""
 
-    def __init__(self, replica: Replica, poller: Poller, freshness: Freshness, target: int | None,
+    def __init__(self, replica: Replica, poller: Poller, freshness: Freshness, target: Target,
                  charge: Charge, listing_age: float | None = None) -> None:
         self.replica = replica
         self.poller = poller
         self.freshness = freshness
         self.charge = charge
         self._lock = threading.Lock()
-        self._target = target  # None: follow the newest state
+        self._target = target
         self._following = False
         self._set_following(target is None)
         if listing_age is not None:  # a listing nobody confirmed lately is listed again
@@ -39,7 +44,10 @@ class ReadPosition:
         #: The state of the running read transaction: set by `begin`; the file sets it back
         #: to None when the transaction ends (a plain store: xUnlock runs per transaction).
         self.pinned: State | None = None
-        #: The listing `current` was resolved from while following (unchanged: no need to look again).
+        #: Whether SQLite got an answer (a size, a page) in the running transaction: until it
+        #: has, the pinned state may still be replaced (see `move_unanswered`).
+        self.answered = False
+        #: The listing `current` was resolved from at `latest` or a time (unchanged: no need to look again).
         self._resolved_from: object = None
         #: The state the last transaction began at (what a new one starts from).
         self.current = self._resolve()  # open-time errors (empty replica, bad TXID) surface here
@@ -59,19 +67,24 @@ class ReadPosition:
 
     # -- moving ------------------------------------------------------------
     def travel_to_txid(self, txid: int) -> State:
-        state = self.replica.state(txid, self.charge)
-        self._target = txid
-        self._set_following(False)
-        self.current = state
-        return state
+        return self._travel(txid)
 
     def travel_to_time(self, when: datetime) -> State:
-        return self.travel_to_txid(self.replica.state_at(when, self.charge).txid)
+        return self._travel(when)
 
     def follow_latest(self) -> State:
-        self._target = None
-        self._set_following(True)
-        self.current = self._resolve()
+        return self._travel(None)
+
+    def _travel(self, target: Target) -> State:
+        """Move to `target`; if it has no state, raise and stay where the position was."""
+        before = self._target
+        self._target = target
+        try:
+            self.current = self._resolve()
+        except BaseException:
+            self._target = before
+            raise
+        self._set_following(target is None)
         return self.current
 
     def close(self) -> None:
@@ -87,18 +100,33 @@ class ReadPosition:
         and no new listing to follow.
         """
         replica = self.replica
-        if replica.damage_count == self._damage_seen and (self._target is not None or (
-                self.freshness.max_lag is None
+        self.answered = False
+        if replica.damage_count == self._damage_seen and (isinstance(self._target, int) or (
+                (self._target is not None or self.freshness.max_lag is None)
                 and replica.listed is self._resolved_from is not None)):  # the listing it came from
             self.pinned = self.current
             return
         with self._lock:
             before = self.current
-            self._next_state()  # at latest: resolved again when the listing changed
+            self._next_state()  # at latest or a time: resolved again when the listing changed
             self._leave_damaged(before)
             if self._target is None:
                 self.freshness.check(self.current)
             self.pinned = self.current
+
+    def move_unanswered(self) -> bool:
+        """The pinned state is no longer restorable (retention removed its files). At a time, and
+        before SQLite got any answer in this transaction, the transaction may still start from
+        the state at that time now; returns whether it moved (False: the error stands)."""
+        if not isinstance(self._target, datetime) or self.answered or self.pinned is None:
+            return False
+        with self._lock:
+            gone = self.pinned
+            self.current = self._resolve()
+            if self.current.txid == gone.txid:
+                return False
+            self.pinned = self.current
+        return True
 
     # -- choosing ----------------------------------------------------------
     def _set_following(self, follow: bool) -> None:
@@ -115,6 +143,8 @@ class ReadPosition:
                 self._resolved_from = self.replica.listed
                 if self._target is None:
                     return self.replica.latest(self.charge)
+                if isinstance(self._target, datetime):
+                    return self.replica.state_at(self._target, self.charge)
                 return self.replica.state(self._target, self.charge)
             except ObjectNotFound:
                 if attempt:
@@ -123,11 +153,17 @@ class ReadPosition:
         raise AssertionError("unreachable")
 
     def _next_state(self) -> State:
-        """At `latest`, the newest state of the current listing (resolved again only when it changed)."""
-        if self._target is None:
-            listing = self.replica.listed  # no lock, no request: the poller keeps it fresh
-            if listing is None or listing is not self._resolved_from:
+        """At `latest`, the newest state of the current listing; at a time, the state at that
+        time if the current listing no longer restores the one found before (looked at again
+        only when the listing changed; no lock, no request: the poller keeps it fresh)."""
+        if isinstance(self._target, int):
+            return self.current
+        listing = self.replica.listed
+        if listing is None or listing is not self._resolved_from:
+            if self._target is None or listing is None or self.current.txid not in listing.chains:
                 self.current = self._resolve()
+            else:
+                self._resolved_from = listing
         return self.current
 
     def _leave_damaged(self, before: State) -> None:

@@ -15,12 +15,13 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import apsw
 
-from .errors import LitestreamVFSError, ReplicaError
+from .errors import LitestreamVFSError, OutOfHistory, ReplicaError
 from .timeparse import format_time, format_txid, is_latest, parse_time, parse_txid
 
 if TYPE_CHECKING:  # the machinery loads at the first open, not when the VFS is registered
     from .hydrate import Hydrator
     from .poller import Poller
+    from .read_position import Target
     from .replica import Replica, State
     from .storage.base import Counters
 
@@ -60,7 +61,7 @@ def _sqlite_class(kind: type) -> type:
 class ReplicaFile:
     """One SQLite main-database handle on one replica; `position` says which state it reads."""
 
-    def __init__(self, label: str, replica: Replica, poller: Poller, target: int | None,
+    def __init__(self, label: str, replica: Replica, poller: Poller, target: Target,
                  max_lag: float | None = None, hydrator: Hydrator | None = None,
                  verify: str | None = None, listing_age: float | None = None) -> None:
         self.label = label
@@ -86,7 +87,7 @@ class ReplicaFile:
         self.counters = Counters()
         self.readahead = ReadAhead()
         self._lock_level = apsw.SQLITE_LOCK_NONE
-        #: Following `latest` or at a TXID; the state pinned per read transaction.
+        #: Following `latest`, at a TXID or at a time; the state pinned per read transaction.
         #: Open-time errors (empty replica, bad TXID) surface here.
         self.position = ReadPosition(replica, poller, self.freshness, target, self.charge, listing_age)
         #: Page 1 as served for one state and generation: SQLite re-reads its header at every transaction.
@@ -125,6 +126,7 @@ class ReplicaFile:
 
     def xFileSize(self) -> int:
         position = self.position
+        position.answered = True
         return (position.pinned or position.current).db_size
 
     def xRead(self, amount: int, offset: int) -> bytes:
@@ -133,11 +135,19 @@ class ReplicaFile:
         cached = self._page1
         if cached is not None and cached[0] is state and cached[1] == generation \
                 and offset + amount <= len(cached[2]):
+            position.answered = True
             return cached[2][offset:offset + amount]  # the change counter, read at every transaction
         try:
-            return self._read(state, generation, amount, offset)
+            try:
+                data = self._read(state, generation, amount, offset)
+            except OutOfHistory:  # retention removed the state before this transaction answered?
+                if not position.move_unanswered():
+                    raise
+                data = self._read(position.pinned, position.generation, amount, offset)
         except Exception as exc:
             raise sqlite_error(exc, self.label) from exc
+        position.answered = True
+        return data
 
     def _read(self, state: State, generation: int, amount: int, offset: int) -> bytes:
         size = state.page_size
@@ -311,7 +321,7 @@ def open_file(filename: str, param: Callable[[str], str | None]) -> ReplicaFile:
         if txid_text and not is_latest(txid_text):
             target = parse_txid(txid_text)
         elif time_text and not is_latest(time_text):
-            target = replica.state_at(parse_time(time_text)).txid
+            target = parse_time(time_text)
         hydrate = None
         if param("hydrate") or PROCESS.settings.hydrate_dir:
             from .hydrate import hydration_path, hydrator_for, serve_pages_locally

@@ -13,6 +13,9 @@ from litestream_vfs.errors import LTXError, OutOfHistory
 from litestream_vfs.process import PROCESS
 from litestream_vfs.read_position import ReadPosition
 from litestream_vfs.staleness import Freshness
+from litestream_vfs.timeparse import format_time
+from litestream_vfs.vfs import file_of
+from support.compaction import delete_l0_run, hide_compacted_from, state_only_l0_restores
 from support.live import live_replication
 from support.threads import wait_for
 from support.truth import ground_truth, table_contents
@@ -146,3 +149,55 @@ def test_pragma_getters_at_latest_move_without_a_read(tmp_path, fast_polling):
             assert txid(follower) == moved
         follower.close()
         writer.close()
+
+
+def test_a_time_whose_state_retention_removed_reads_the_state_at_that_time_now(replica_copy, file_replica):
+    """Found by the 30-minute soak: a connection set to a time resolves it to a state that
+    exists only through L0 files; before its first read, compaction covers them with an L1
+    file and retention deletes them. The time still has a state (the last restorable one at
+    or before it), and SQLite has seen nothing of the removed one (its page 1 was in the
+    deleted files), so the transaction starts from the state at that time now, never failing
+    with "TXID … is not a restorable state" (a TXID set explicitly still does, tested above)."""
+    lo, hi, removed = state_only_l0_restores(replica_copy, first_read_removed=True)
+    moved = hide_compacted_from(replica_copy, lo)
+    connection = connect(str(replica_copy))
+    replica = file_of(connection).replica
+    when = replica.state(removed).timestamp
+    connection.execute(f"PRAGMA litestream_time = '{format_time(when)}'")
+    assert txid(connection) == removed
+    replica.cache.clear()  # a small page cache evicted what planning fetched
+    for aside, path in moved.items():  # compaction, then retention; no poll has listed yet
+        aside.rename(path)
+    delete_l0_run(replica_copy, lo, hi)
+    contents = table_contents(connection)
+    now = txid(connection)
+    restorable = replica.chains_for().states
+    assert removed not in restorable and now == max(t for t in restorable if t <= removed)
+    assert replica.state(now).timestamp <= when
+    assert contents == ground_truth(file_replica.restore(now))
+    connection.close()
+
+
+def test_a_connection_opened_at_a_time_moves_when_a_listing_shows_its_state_removed(replica_copy, file_replica):
+    """A notebook left at a time: once a listing shows compaction and retention removed the
+    state found for it, the getters and the next transaction give the state at that time now.
+    A transaction that already answered from the removed state fails clearly, never mixes."""
+    lo, hi, removed = state_only_l0_restores(replica_copy)
+    moved = hide_compacted_from(replica_copy, lo)
+    replica = open_replica(str(replica_copy))
+    when = format_time(replica.state(removed).timestamp)
+    connection = connect(str(replica_copy), time=when)
+    assert table_contents(connection) == ground_truth(file_replica.restore(removed))
+    replica.cache.clear()
+    for aside, path in moved.items():
+        aside.rename(path)
+    delete_l0_run(replica_copy, lo, hi)
+    connection.execute("PRAGMA shrink_memory")  # SQLite's own cache must not answer
+    # SQLite checks the change counter first, answered from page 1 kept for this state: the
+    # transaction is committed to the removed state before a page of it fails
+    with pytest.raises(OutOfHistory, match=f"TXID {removed:016x} is not a restorable state"):
+        table_contents(connection)
+    now = txid(connection)  # that read listed again: the getter already shows the move
+    assert now != removed and connection.execute("PRAGMA litestream_time").fetchall()[0][0] <= when
+    assert table_contents(connection) == ground_truth(file_replica.restore(now))
+    connection.close()
