@@ -1,6 +1,7 @@
 """The live soak of issue 14 for a chosen length, its figures kept as JSON.
 
     nice -n 10 python benchmarks/soak.py [--minutes 30] [--backend file|s3] [--workdir DIR]
+                                         [--snapshots INTERVAL/RETENTION]
     python benchmarks/soak.py --report RESULT.json [RESULT.json ...]
 
 Runs tests/support/soak.py (the same soak as `pytest -m slow tests/test_soak_live.py`)
@@ -22,9 +23,13 @@ import time
 from contextlib import ExitStack
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent), str(HERE.parent / "tests")]
+
+if TYPE_CHECKING:
+    from support.replicas import Snapshots
 
 
 def commit() -> str:
@@ -58,6 +63,8 @@ included), by time (`PRAGMA litestream_time` of a state seen) or to `latest`. Sa
 pairs are compared with `litestream restore -txid` of a hard-link copy of every LTX file the replica \
 ever held, so retention cannot race the truth. Pass: no error, every sampled answer equal to the \
 restore, reader RSS at the end within 10 % of RSS at minute 5."""
+#: The snapshot settings of runs that did not record theirs.
+HOURLY = ("1h", "24h")
 RSS_MINUTES = (1, 5, 10, 15, 20, 25, 30)
 
 
@@ -80,6 +87,8 @@ def markdown(records: list[dict]) -> str:
              row("started (UTC)", lambda r: r["started"]),
              row("replica", lambda r: {"file": "directory", "s3": "S3 (SeaweedFS)"}[r.get("backend", "file")]),
              row("duration", lambda r: f"{r['seconds'] / 60:g} min"),
+             row("snapshots every / history kept", lambda r: " / ".join(r.get("snapshots", HOURLY))),
+             row("L1 files at the end", lambda r: r["l1_files"]),
              row("transactions written", lambda r: f"{r['transactions']:,}"),
              row("queries: follower / holder / traveller", lambda r: " / ".join(
                  f"{r['queries'].get(role, 0):,}" for role in ("follower", "holder", "traveller"))),
@@ -119,12 +128,24 @@ def memory_table(record: dict) -> str:
     return "\n".join(rows)
 
 
+def snapshot_settings(text: str) -> Snapshots:
+    """'5m/10m' -> Litestream's snapshot interval and retention."""
+    from support.replicas import Snapshots
+
+    interval, slash, retention = text.partition("/")
+    if not (interval and slash and retention):
+        raise argparse.ArgumentTypeError(f"{text!r}: give INTERVAL/RETENTION, e.g. 5m/10m")
+    return Snapshots(interval, retention)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=30.0)
     parser.add_argument("--backend", choices=("file", "s3"), default="file",
                         help="replicate to a directory or to S3 on a local SeaweedFS")
     parser.add_argument("--workdir", type=Path, help="kept afterwards (default: a temporary directory)")
+    parser.add_argument("--snapshots", type=snapshot_settings, default="1h/24h", metavar="INTERVAL/RETENTION",
+                        help="Litestream's snapshot interval and retention (e.g. 5m/10m bounds the history)")
     parser.add_argument("--report", type=Path, nargs="+", help="write REPORT.md's section from these results")
     parser.add_argument("--notes", type=Path, help="with --report: a Markdown file appended to the section")
     args = parser.parse_args()
@@ -147,7 +168,7 @@ def main() -> int:
             from support.seaweed import running_seaweedfs
 
             server = stack.enter_context(running_seaweedfs(workdir / "seaweedfs"))
-        result = run_soak(workdir / "soak", args.minutes * 60, server=server)
+        result = run_soak(workdir / "soak", args.minutes * 60, server=server, snapshots=args.snapshots)
     failures = result.failures()
     record = {"started": started, "commit": measured, "main": main_commit(), "passed": not failures, "failures": failures,
               **asdict(result)}

@@ -10,7 +10,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from .binaries import litestream_binary
-from .replicas import LEVEL_INTERVALS, ReplicaLocation, child_env, replicate_config
+from .replicas import HOURLY_SNAPSHOTS, LEVEL_INTERVALS, ReplicaLocation, Snapshots, child_env, replicate_config
 from .seaweed import SeaweedFS, stop_process_group
 from .workload import prepare_database
 
@@ -44,7 +44,8 @@ class LiveReplica:
 def live_replication(workdir: Path, version: str = "0.5.17",
                      settings: Mapping[str, str] = MappingProxyType({}),
                      level_intervals: Sequence[str] = LEVEL_INTERVALS,
-                     server: SeaweedFS | None = None) -> Iterator[LiveReplica]:
+                     server: SeaweedFS | None = None,
+                     snapshots: Snapshots = HOURLY_SNAPSHOTS) -> Iterator[LiveReplica]:
     """Replicate a WAL-mode Chinook copy to `workdir/replica` (or to S3 on `server`) until the block exits."""
     db_path = workdir / "live.db"
     prepare_database(db_path)
@@ -54,7 +55,7 @@ def live_replication(workdir: Path, version: str = "0.5.17",
         location, env = ReplicaLocation("s3", f"{workdir.name}/live.db", server), server.credentials_env()
     live = LiveReplica(db_path, location, litestream_binary(version), env)
     config = workdir / "litestream.yml"
-    config.write_text(replicate_config(db_path, live.litestream_url, settings, level_intervals))
+    config.write_text(replicate_config(db_path, live.litestream_url, settings, level_intervals, snapshots))
     with open(workdir / "replicate.log", "wb") as log:
         proc = subprocess.Popen([str(live.binary), "replicate", "-config", str(config)], stdout=log,
                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=child_env(env),

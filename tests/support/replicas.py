@@ -19,6 +19,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
+from typing import NamedTuple
 
 import apsw
 
@@ -173,19 +174,30 @@ def child_env(extra: dict[str, str]) -> dict[str, str]:
     return env
 
 
+class Snapshots(NamedTuple):
+    """Litestream's `snapshot:` settings: how often a snapshot is taken, how long history is kept."""
+    interval: str
+    retention: str
+
+
+HOURLY_SNAPSHOTS = Snapshots("1h", "24h")
+
+
 def replicate_config(db_path: Path, replica_url: str,
                      settings: Mapping[str, str] = MappingProxyType({}),
-                     level_intervals: Sequence[str] = LEVEL_INTERVALS) -> str:
+                     level_intervals: Sequence[str] = LEVEL_INTERVALS,
+                     snapshots: Snapshots = HOURLY_SNAPSHOTS) -> str:
     """Litestream YAML: one database, one replica, fast sync and compaction.
 
     `settings` adds top-level scalars, e.g. {"l0-retention": "1s",
     "l0-retention-check-interval": "1s"} to have compacted L0 files deleted;
-    `level_intervals` are the compaction intervals of levels 1, 2, ...
+    `level_intervals` are the compaction intervals of levels 1, 2, ...;
+    `snapshots` how often a snapshot is taken and how long history is kept.
     """
     levels = "".join(f"  - interval: {interval}\n" for interval in level_intervals)
     extra = "".join(f"{key}: {value}\n" for key, value in settings.items())
     return (f"{extra}levels:\n{levels}"
-            "snapshot:\n  interval: 1h\n  retention: 24h\n"
+            f"snapshot:\n  interval: {snapshots.interval}\n  retention: {snapshots.retention}\n"
             "dbs:\n"
             f"  - path: {db_path}\n"
             f"    monitor-interval: {SYNC_INTERVAL}\n"

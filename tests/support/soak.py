@@ -25,7 +25,7 @@ import apsw
 
 from . import soak_reader
 from .live import live_replication
-from .replicas import run_restore
+from .replicas import HOURLY_SNAPSHOTS, Snapshots, run_restore
 from .seaweed import SeaweedFS
 from .shadow import Shadow
 from .workload import open_writer
@@ -180,6 +180,7 @@ class SoakResult:
     seconds: float
     backend: str
     litestream: str
+    snapshots: Snapshots
     transactions: int
     queries: dict[str, int]
     samples: int
@@ -230,12 +231,14 @@ def rss_mb(pid: int) -> float:
 
 
 def run_soak(workdir: Path, seconds: float, version: str = "0.5.17", cache_size: int = CACHE_SIZE,
-             rss_every: float = RSS_EVERY, server: SeaweedFS | None = None) -> SoakResult:
-    """Run the soak for `seconds` under `workdir` (replicating to S3 on `server` if given)."""
+             rss_every: float = RSS_EVERY, server: SeaweedFS | None = None,
+             snapshots: Snapshots = HOURLY_SNAPSHOTS) -> SoakResult:
+    """Run the soak for `seconds` under `workdir` (replicating to S3 on `server` if given;
+    `snapshots` short enough that retention bounds the history, if given)."""
     workdir.mkdir(parents=True, exist_ok=True)
     context = multiprocessing.get_context("spawn")
     stop, paused, samples = context.Event(), context.Event(), context.Queue()
-    with live_replication(workdir, version, RETENTION, LEVEL_INTERVALS, server) as live:
+    with live_replication(workdir, version, RETENTION, LEVEL_INTERVALS, server, snapshots) as live:
         writer = Writer(live.db_path, paused)
         writer.start()
         _wait_for(lambda: live.location.newest_txid(0) > 0, "the first L0 file")
@@ -267,7 +270,8 @@ def run_soak(workdir: Path, seconds: float, version: str = "0.5.17", cache_size:
     harness += [f"restore: {m}" for m in truth.truth_failures]
     harness += [] if done.is_set() else ["the truth checker did not finish"]
     return SoakResult(
-        seconds=seconds, backend=live.location.backend, litestream=version, transactions=writer.transactions,
+        seconds=seconds, backend=live.location.backend, litestream=version, snapshots=snapshots,
+        transactions=writer.transactions,
         queries={role: tally.get("queries", 0) for role, tally in tallies.items()},
         samples=sum(tally.get("samples", 0) for tally in tallies.values()),
         comparisons=truth.comparisons, unchecked=truth.unchecked, restores=truth.restores,

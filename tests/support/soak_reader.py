@@ -54,13 +54,18 @@ def answer(connection: apsw.Connection, kind: str) -> str:
     return digest.hexdigest()[:20]
 
 
+def txid_of(connection: apsw.Connection) -> int:
+    (txid,), = connection.execute("PRAGMA litestream_txid").fetchall()
+    return int(txid, 16)
+
+
 def read_state(connection: apsw.Connection, kind: str) -> tuple[int, str, str]:
     """(TXID, time, answer) read in one read transaction, so all three are the same state."""
     with connection:
         got = answer(connection, kind)
-        (txid,), = connection.execute("PRAGMA litestream_txid").fetchall()
+        txid = txid_of(connection)
         (at,), = connection.execute("PRAGMA litestream_time").fetchall()
-    return int(txid, 16), at, got
+    return txid, at, got
 
 
 @dataclass
@@ -144,6 +149,27 @@ class Readers:
         else:
             tally.error(message)
 
+    def moved_past_removal(self, connection: apsw.Connection, tally: Tally, target: int | None,
+                           resolved: int | None, exc: Exception) -> bool:
+        """At a time: retention removed the state the time was resolved to while a transaction
+        read it (a clean error naming that TXID, which a fresh listing confirms gone). That
+        transaction cannot change state halfway; the next one must read the state at that
+        time now. True (counted `gone`) if it does."""
+        if resolved is None or f"TXID {resolved:016x} is {GONE[0]}" not in str(exc) or resolved in self.states():
+            return False
+        try:
+            read, _, got = read_state(connection, "quick")
+        except (apsw.Error, ValueError) as again:
+            tally.error(f"at the time of TXID {target:016x} after {resolved:016x} was removed: "
+                        f"{type(again).__name__}: {again}")
+            return True
+        if read == resolved or read > target:
+            tally.error(f"at the time of TXID {target:016x} after {resolved:016x} was removed, read {read:016x}")
+        else:
+            tally.gone += 1
+            self.sample(tally, "traveller", read, "quick", got)
+        return True
+
     def follower(self, connection: apsw.Connection, tally: Tally) -> None:
         last, next_sample = 0, 0.0
         while not self.stop.is_set():
@@ -206,7 +232,7 @@ class Readers:
             moves += 1
             kind = "full" if moves % 4 == 0 else "quick"
             move = self.rng.choice(("txid", "txid", "time", "latest"))
-            target = None  # `latest` is never gone
+            target = resolved = None  # `latest` is never gone
             try:
                 if move == "txid":
                     # Any restorable state, also one newer than the process has listed yet.
@@ -218,11 +244,13 @@ class Readers:
                 elif move == "time" and self.seen:
                     target, at = self.rng.choice(tuple(self.seen))
                     connection.execute(f"PRAGMA litestream_time = '{at}'")
+                    resolved = txid_of(connection)
                 else:
                     connection.execute("PRAGMA litestream_time = 'latest'")
                 read, _, got = read_state(connection, kind)
             except (apsw.Error, ValueError, IndexError) as exc:
-                self.failed(tally, target, exc, f"travelling by {move}", by_time=move == "time")
+                if not self.moved_past_removal(connection, tally, target, resolved, exc):
+                    self.failed(tally, target, exc, f"travelling by {move}", by_time=move == "time")
                 continue
             tally.queries += 1
             if target is not None and (read != target if move == "txid" else read > target):
