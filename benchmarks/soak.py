@@ -61,8 +61,14 @@ SQLite's cache dropped each time, past the deletion of the L0 files its first pl
 **traveller** that jumps every 0.5 s by TXID (any restorable state, also one newer than the process listed; old L1 ends \
 included), by time (`PRAGMA litestream_time` of a state seen) or to `latest`. Sampled (TXID, answer) \
 pairs are compared with `litestream restore -txid` of a hard-link copy of every LTX file the replica \
-ever held, so retention cannot race the truth. Pass: no error, every sampled answer equal to the \
-restore, reader RSS at the end within 10 % of RSS at minute 5."""
+ever held, so retention cannot race the truth. A clean error for a state retention really removed \
+(checked against a fresh listing) is counted apart, not as an error; for a time, the state it was \
+resolved to may be removed while a transaction reads it: that counts as removed only if the next \
+transaction of the connection reads the state at that time now (sampled like any answer). Snapshots \
+are hourly and kept 24 h, unless `--snapshots 5m/10m` (a snapshot every 5 \
+minutes, 10 minutes of history kept, so retention also deletes old L1 files and snapshots). Pass: \
+no error, every sampled answer equal to the restore, reader RSS at the end within 10 % of RSS at \
+minute 5."""
 #: The snapshot settings of runs that did not record theirs.
 HOURLY = ("1h", "24h")
 RSS_MINUTES = (1, 5, 10, 15, 20, 25, 30)
