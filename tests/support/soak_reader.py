@@ -154,14 +154,13 @@ class Readers:
         """At a time: retention removed the state the time was resolved to while a transaction
         read it (a clean error naming that TXID, which a fresh listing confirms gone). That
         transaction cannot change state halfway; the next one must read the state at that
-        time now. True (counted `gone`) if it does."""
+        time now, or fail as any travel by time may. True if this was such a removal."""
         if resolved is None or f"TXID {resolved:016x} is {GONE[0]}" not in str(exc) or resolved in self.states():
             return False
         try:
             read, _, got = read_state(connection, "quick")
-        except (apsw.Error, ValueError) as again:
-            tally.error(f"at the time of TXID {target:016x} after {resolved:016x} was removed: "
-                        f"{type(again).__name__}: {again}")
+        except (apsw.Error, ValueError) as again:  # e.g. retention removed every state up to that time
+            self.failed(tally, target, again, f"at the time after {resolved:016x} was removed", by_time=True)
             return True
         if read == resolved or read > target:
             tally.error(f"at the time of TXID {target:016x} after {resolved:016x} was removed, read {read:016x}")
