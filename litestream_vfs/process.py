@@ -19,6 +19,7 @@ from typing import Iterator, Mapping
 
 from .diskcache import DEFAULT_DISK_BYTES, DiskCache
 from .executors import Executors
+from .late_close import LateCloser
 from .pagecache import PageCache
 from .poller import Poller
 from .registry import CLOSE_TIMEOUT, WARM_KEPT, Entry, Registry, replica_key
@@ -65,6 +66,8 @@ class Process:
         self._disks: dict[str, DiskCache] = {}
         #: Verifies large files after use under verify=auto (one thread for the process).
         self.verifier = BackgroundVerifier()
+        #: Runs the closes a garbage collection started (late_close.py).
+        self.late_closer = LateCloser()
 
     @property
     def executors(self) -> Executors:
@@ -120,6 +123,7 @@ class Process:
         """
         key = replica_key(url, db_name, cache_dir)
         source, disk_path = key
+        self.late_closer.start()  # here, never inside a collection: its closes need the thread
         entry = self.registry.use(key)
         if entry is None:  # a new storage client is made outside the lock: other opens never wait on it
             storage = open_storage(url, db_name)
@@ -194,6 +198,7 @@ class Process:
         hydrate = sys.modules.get(f"{__package__}.hydrate")  # loaded only if some open asked for it
         alive = hydrate.stop_all(timeout) if hydrate is not None else []
         self.verifier.stop()
+        alive += self.late_closer.stop(timeout)
         for entry in entries:
             alive += entry.poller.stop(timeout)
         if executors is not None:

@@ -73,6 +73,9 @@ class ReplicaFile:
         self.verify = verify
         #: Called with the replica when the file closes (the process registry's `release`).
         self.release: Callable[[Replica], None] = lambda replica: None
+        #: Runs the close's work on shared state (the process's `LateCloser.run`: not inside
+        #: a garbage collection, which may have interrupted this thread inside our locks).
+        self.run_close: Callable[[Callable[[], None]], None] = lambda work: work()
         from .ltx import lock_page  # the machinery loads at the first open, not with the VFS
         from .read_position import ReadPosition
         from .readahead import ReadAhead
@@ -182,6 +185,10 @@ class ReplicaFile:
         return 0
 
     def xClose(self) -> None:
+        self.run_close(self._detach)
+
+    def _detach(self) -> None:
+        """Stop following, give back the local copy and the replica (shared state, under their locks)."""
         self.position.close()
         if self.hydrator is not None:
             self.hydrator.release()
@@ -332,6 +339,7 @@ def open_file(filename: str, param: Callable[[str], str | None]) -> ReplicaFile:
         file = ReplicaFile(filename, replica, poller, target, max_lag, verify=verify,
                            listing_age=PROCESS.settings.poll_seconds)
         file.release = PROCESS.release
+        file.run_close = PROCESS.late_closer.run
         if hydrate:
             file.hydrator = hydrator_for(replica, hydrate, PROCESS.settings.poll_seconds)
         return file
