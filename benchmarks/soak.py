@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -95,6 +96,8 @@ def markdown(records: list[dict]) -> str:
              row("duration", lambda r: f"{r['seconds'] / 60:g} min"),
              row("snapshots every / history kept", lambda r: " / ".join(r.get("snapshots", HOURLY))),
              row("L1 files at the end", lambda r: r["l1_files"]),
+             row("glibc malloc tuning (environment)", lambda r: " ".join(
+                 f"`{k}={v}`" for k, v in sorted(r.get("malloc_env", {}).items())) or "none"),
              row("transactions written", lambda r: f"{r['transactions']:,}"),
              row("queries: follower / holder / traveller", lambda r: " / ".join(
                  f"{r['queries'].get(role, 0):,}" for role in ("follower", "holder", "traveller"))),
@@ -177,7 +180,7 @@ def main() -> int:
         result = run_soak(workdir / "soak", args.minutes * 60, server=server, snapshots=args.snapshots)
     failures = result.failures()
     record = {"started": started, "commit": measured, "main": main_commit(), "passed": not failures, "failures": failures,
-              **asdict(result)}
+              "malloc_env": {k: v for k, v in os.environ.items() if k.startswith("MALLOC_")}, **asdict(result)}
     out = HERE / "results" / f"soak-{started}.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(record, indent=1) + "\n")
