@@ -89,7 +89,7 @@ def markdown(records: list[dict]) -> str:
         return rss_at(record, min(5.0, record["seconds"] / 120))
 
     lines = [SECTION, "", SETUP, "",
-             "| | " + " | ".join(f"main `{r['main']}`" for r in records) + " |",
+             "| | " + " | ".join(f"main {label(r)}" for r in records) + " |",
              "|---|" + "---|" * len(records),
              row("started (UTC)", lambda r: r["started"]),
              row("replica", lambda r: {"file": "directory", "s3": "S3 (SeaweedFS)"}[r.get("backend", "file")]),
@@ -112,17 +112,26 @@ def markdown(records: list[dict]) -> str:
              row("passed", lambda r: "yes" if r["passed"] else "no: " + "; ".join(
                  failure.split(": [")[0] for failure in r["failures"])),
              "", "Reader RSS (MB) by minute:", "",
-             "| minute | " + " | ".join(f"`{r['main']}`" for r in records) + " |",
+             "| minute | " + " | ".join(label(r) for r in records) + " |",
              "|---|" + "---|" * len(records)]
     lines += [f"| {m} | " + " | ".join(rss_at(r, m) for r in records) + " |" for m in RSS_MINUTES
               if any(r["seconds"] >= m * 60 for r in records)]
-    lines += ["\n" + memory_table(r) for r in records if r.get("memory")]
+    newest = records[-1]["main"]
+    lines += ["\n" + memory_table(r) for r in records if r.get("memory") and r["main"] == newest]
     return "\n".join(lines) + "\n"
+
+
+def label(record: dict) -> str:
+    """A run's column heading: its main commit, and its settings where they are not the usual ones."""
+    snapshots = tuple(record.get("snapshots", HOURLY))
+    extra = [] if snapshots == HOURLY else ["snapshots " + "/".join(snapshots)]
+    extra += ["tuned malloc"] if record.get("malloc_env") else []
+    return f"`{record['main']}`" + (f" ({', '.join(extra)})" if extra else "")
 
 
 def memory_table(record: dict) -> str:
     """Where the reader's memory is, by minute, for one run (the readers' own account)."""
-    rows = [f"Where the reader's memory is (main `{record['main']}`, {record.get('backend', 'file')} replica; "
+    rows = [f"Where the reader's memory is (main {label(record)}, {record.get('backend', 'file')} replica; "
             "glibc malloc over all arenas, SQLite's allocator is part of malloc in use; the rest of RSS is "
             "code, libraries, thread stacks and Python's own object arenas):", "",
             "| minute | RSS MB | malloc in use MB | malloc held free MB | SQLite MB | Python blocks |",
