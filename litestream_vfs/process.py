@@ -19,6 +19,7 @@ from typing import Iterator, Mapping
 
 from .diskcache import DEFAULT_DISK_BYTES, DiskCache
 from .executors import Executors
+from .heap import tune_heap
 from .late_close import LateCloser
 from .pagecache import PageCache
 from .poller import Poller
@@ -213,3 +214,4 @@ class Process:
 
 PROCESS = Process()
 atexit.register(PROCESS.close)
+tune_heap()  # the machinery loads at the first open: from then on the process reads replicas

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import platform
+import subprocess
+import sys
 
 import pytest
 
@@ -27,3 +30,39 @@ def test_trimming_returns_free_pages_held_between_live_blocks():
     after = rss_mb()
     assert after < before - 20, f"RSS {before:.1f} -> {after:.1f} MB"
     assert len(kept) == 80
+
+
+MAPPED_AFTER_REUSE = """
+import ctypes, sys
+class MallInfo2(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_size_t) for n in ("arena", "ordblks", "smblks", "hblks", "hblkhd",
+                                                "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
+libc = ctypes.CDLL(None)
+libc.mallinfo2.restype = MallInfo2
+from litestream_vfs.heap import tune_heap
+if sys.argv[1] == "tuned":
+    assert tune_heap()
+before = libc.mallinfo2().hblks
+buffer = bytearray(1 << 20)  # mapped; freeing it raises glibc's dynamic threshold past 1 MiB
+del buffer
+buffer = bytearray(1 << 20)
+print(libc.mallinfo2().hblks - before)
+"""
+
+
+def mapped_blocks(mode: str, **env: str) -> int:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
+    done = subprocess.run([sys.executable, "-c", MAPPED_AFTER_REUSE, mode], capture_output=True, text=True,
+                          env={**clean, **env}, check=True)
+    return int(done.stdout)
+
+
+def test_tuned_the_second_large_buffer_is_mapped_too_so_freeing_it_returns_it():
+    """Under glibc's defaults a freed 1 MiB buffer raises the mmap threshold and the next one
+    lands in the heap (where freeing leaves a hole); tuned, every large buffer is mapped."""
+    assert (mapped_blocks("default"), mapped_blocks("tuned")) == (0, 1)
+
+
+def test_a_malloc_setting_in_the_environment_is_left_to_stand():
+    with pytest.raises(subprocess.CalledProcessError):  # tune_heap() declines: the assert fails
+        mapped_blocks("tuned", MALLOC_ARENA_MAX="4")
