@@ -96,7 +96,7 @@ def markdown(records: list[dict]) -> str:
              row("duration", lambda r: f"{r['seconds'] / 60:g} min"),
              row("snapshots every / history kept", lambda r: " / ".join(r.get("snapshots", HOURLY))),
              row("L1 files at the end", lambda r: r["l1_files"]),
-             row("glibc malloc tuning (environment)", lambda r: " ".join(
+             row("`MALLOC_*` in the environment (since `8642a37` the library tunes malloc only without them)", lambda r: " ".join(
                  f"`{k}={v}`" for k, v in sorted(r.get("malloc_env", {}).items())) or "none"),
              row("transactions written", lambda r: f"{r['transactions']:,}"),
              row("queries: follower / holder / traveller", lambda r: " / ".join(
@@ -125,7 +125,7 @@ def label(record: dict) -> str:
     """A run's column heading: its main commit, and its settings where they are not the usual ones."""
     snapshots = tuple(record.get("snapshots", HOURLY))
     extra = [] if snapshots == HOURLY else ["snapshots " + "/".join(snapshots)]
-    extra += ["tuned malloc"] if record.get("malloc_env") else []
+    extra += ["`MALLOC_*` set"] if record.get("malloc_env") else []
     return f"`{record['main']}`" + (f" ({', '.join(extra)})" if extra else "")
 
 
