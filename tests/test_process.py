@@ -10,7 +10,9 @@ import litestream_vfs
 from litestream_vfs.connect import connect
 from litestream_vfs.process import PROCESS
 from litestream_vfs.vfs import file_of
-from support.threads import litestream_threads
+from support.proxy import FaultPlan, Proxy
+from support.threads import litestream_threads, run_threads, wait_for
+from support.truth import through
 
 
 def test_close_stops_every_thread_and_later_connections_start_afresh(file_replica):
@@ -56,3 +58,41 @@ def test_register_poll_interval_reaches_running_pollers(file_replica):
     finally:
         litestream_vfs.register(poll_interval=1.0)
         follower.close()
+
+
+#: Every listing of the slow replica is held this long.
+SLOW_LIST_SECONDS = 1.5
+
+
+def test_an_open_never_waits_on_another_replicas_network_reads(file_replica, replica_factory, seaweedfs,
+                                                               monkeypatch):
+    """A replica whose requests hang must not hold up opening and reading another one."""
+    s3_replica = replica_factory.get("0.5.17", "s3", seaweedfs)
+    for key, value in s3_replica.env.items():
+        monkeypatch.setenv(key, value)
+    query = "SELECT count(*) FROM Track"
+    with Proxy(seaweedfs.endpoint_url) as slow:
+        slow.set_fault(FaultPlan("delay", 1.0, kinds=frozenset({"LIST"}), delay=SLOW_LIST_SECONDS))
+
+        def open_slow() -> tuple[list, float]:
+            rows = read_once(through(slow, s3_replica.url), query)
+            return rows, time.monotonic()
+
+        def open_other() -> tuple[list, float, float]:
+            wait_for(lambda: slow.max_concurrency_seen > 0, what="the slow replica's first request")
+            began = time.monotonic()
+            return read_once(file_replica.url, query), began, time.monotonic()
+
+        (slow_rows, slow_done), (rows, began, done) = run_threads([open_slow, open_other], name="opens")
+    assert rows == file_replica.truth(None, query) and slow_rows == s3_replica.truth(None, query)
+    assert done < slow_done, "the open waited for the slow replica's open"
+    assert done - began < SLOW_LIST_SECONDS
+
+
+def read_once(url: str, query: str) -> list:
+    """Open a connection, run one query, close it."""
+    connection = connect(url)
+    try:
+        return connection.execute(query).fetchall()
+    finally:
+        connection.close()
