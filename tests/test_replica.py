@@ -170,20 +170,28 @@ def wide_rows(connection: apsw.Connection) -> list[str]:
     return [r[0] for r in connection.execute("SELECT hex(payload) FROM wide ORDER BY id")]
 
 
-def in_another_process(url: Path, cache_dir: Path) -> list[str]:
-    out = subprocess.run([sys.executable, "-c", READ_WIDE, str(url), str(cache_dir)], capture_output=True,
+def in_another_process(url: str, cache_dir: Path) -> list[str]:
+    out = subprocess.run([sys.executable, "-c", READ_WIDE, url, str(cache_dir)], capture_output=True,
                          text=True, check=True, timeout=120)
     return json.loads(out.stdout)
 
 
-def test_a_replica_recreated_at_the_same_url_is_never_read_from_the_old_ones_caches(tmp_path):
-    root, cache_dir = tmp_path / "replica", tmp_path / "cache"
+@pytest.mark.parametrize("backend", ["file", "webdav"])
+def test_a_replica_recreated_at_the_same_url_is_never_read_from_the_old_ones_caches(tmp_path, request, backend):
+    cache_dir = tmp_path / "cache"
+    if backend == "webdav":  # the server's listing must tell the two versions of a file apart
+        server = request.getfixturevalue("webdav_server")
+        root = server.root / "recreated" / tmp_path.name
+        url = server.url(f"recreated/{tmp_path.name}")
+    else:
+        root = tmp_path / "replica"
+        url = str(root)
     build_seeded(tmp_path / "old", root, seed=1)
     old_files = {(o.level, o.name, o.size) for o in FileStorage(str(root)).list_files()}
-    first = connect(str(root), params={"cache_dir": str(cache_dir)})
-    plain = connect(str(root))
+    first = connect(url, params={"cache_dir": str(cache_dir)})
+    plain = connect(url)
     old = wide_rows(first)
-    assert old and wide_rows(plain) == old and in_another_process(root, cache_dir) == old
+    assert old and wide_rows(plain) == old and in_another_process(url, cache_dir) == old
     first.close()
     plain.close()  # both replicas stay warm in this process: listing, indexes, pages
 
@@ -196,11 +204,11 @@ def test_a_replica_recreated_at_the_same_url_is_never_read_from_the_old_ones_cac
                    .execute("SELECT hex(payload) FROM wide ORDER BY id"))
 
     for params in ({"cache_dir": str(cache_dir)}, {}):  # this process, with and without the disk cache
-        again = connect(str(root), params=params)
+        again = connect(url, params=params)
         assert sorted(wide_rows(again)) == truth and wide_rows(again) != old, params
         assert again.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
         again.close()
-    assert sorted(in_another_process(root, cache_dir)) == truth  # another process sharing cache_dir
+    assert sorted(in_another_process(url, cache_dir)) == truth  # another process sharing cache_dir
 
 
 def test_a_time_whose_dating_file_vanished_after_the_listing_is_found_by_listing_again(replica_copy, file_replica):

@@ -10,8 +10,8 @@ import pytest
 from litestream_vfs.errors import ReplicaError
 from litestream_vfs.fleet_query import fleet
 from litestream_vfs.storage.base import LtxObject
-from litestream_vfs.storage.tree import (LTX_LAYOUT, S3_LAYOUT, child_url, group_databases, list_databases,
-                                         open_directory, split_object)
+from litestream_vfs.storage.tree import (LTX_LAYOUT, S3_LAYOUT, Listed, child_url, group_databases,
+                                         list_databases, open_directory, split_object)
 from litestream_vfs.storage.url import parse_directory_url
 from support.fleet import CORRUPT
 from support.fsspec_servers import running_sftp
@@ -38,16 +38,16 @@ COUNTS = "SELECT count(*), sum(qty) FROM items"
     (f"orders.db/0002\n/{NAME}", S3_LAYOUT, None),
 ])
 def test_split_object(relative, layout, expected):
-    parsed = split_object(relative, layout, 77)
+    parsed = split_object(relative, layout, 77, "v1")
     if expected is None:
         assert parsed is None
     else:
-        assert parsed == (expected[0], LtxObject(expected[1], 1, 3, 77))
+        assert parsed == (expected[0], LtxObject(expected[1], 1, 3, 77)) and parsed[1].tag == "v1"
 
 
 def test_group_databases_sorts_by_database_and_ignores_junk():
-    entries = [(f"b.db/ltx/0/{NAME}", 5), (f"a.db/ltx/9/{NAME}", 9), ("a.db/README", 1),
-               (f"a.db/ltx/0/{NAME}", 3)]
+    entries = [Listed(f"b.db/ltx/0/{NAME}", 5), Listed(f"a.db/ltx/9/{NAME}", 9), Listed("a.db/README", 1),
+               Listed(f"a.db/ltx/0/{NAME}", 3)]
     assert group_databases(entries, LTX_LAYOUT) == {
         "a.db": [LtxObject(0, 1, 3, 3), LtxObject(9, 1, 3, 9)], "b.db": [LtxObject(0, 1, 3, 5)]}
 
@@ -69,11 +69,17 @@ def test_a_directory_without_replicas_is_one_clear_error(tmp_path):
         list_databases(open_directory(f"{tmp_path}/missing/"))
 
 
-def expected_layout(fleet_replica) -> dict[str, list[LtxObject]]:
-    """Each database's files as its own per-replica listing gives them."""
-    store = open_directory(fleet_replica.dir_url)
+def versions(databases: dict[str, list[LtxObject]]) -> dict[str, list[tuple[LtxObject, str]]]:
+    """Each database's files with their version tags (which LtxObject equality ignores)."""
+    return {name: [(o, o.tag) for o in files] for name, files in databases.items()}
+
+
+def expected_layout(fleet_replica, dir_url: str | None = None) -> dict[str, list[tuple[LtxObject, str]]]:
+    """Each database's files, with their version tags, as its own per-replica listing gives them:
+    a fleet publishes a database's share of the directory listing as that replica's listing."""
+    store = open_directory(dir_url or fleet_replica.dir_url)
     try:
-        return {name: store.child(name).list_files() for name in (*fleet_replica.names, CORRUPT)}
+        return versions({name: store.child(name).list_files() for name in (*fleet_replica.names, CORRUPT)})
     finally:
         store.close()
 
@@ -89,7 +95,8 @@ def test_one_listing_finds_every_database_and_every_level(fleet_replicas, backen
         assert store.counters.lists == 1
     finally:
         store.close()
-    assert databases == expected_layout(fleet_replica)
+    assert versions(databases) == expected_layout(fleet_replica)
+    assert all(o.tag for files in databases.values() for o in files)  # S3 ETags, local inodes
     assert {f.level for files in databases.values() for f in files} >= {0, 1, 9}
     assert any("/" in name for name in databases)  # recursive: eu/tenant-*.db
 
@@ -107,7 +114,8 @@ def test_webdav_directory_in_one_propfind_or_one_per_directory(fleet_replicas, q
             store.close()
         # Every database read through the directory's one connection pool: the same rows as from disk.
         through_dav = fleet(server.url("") + "/", COUNTS, match="eu/*")
-    assert databases == expected_layout(fleet_replica)
+        assert versions(databases) == expected_layout(fleet_replica, server.url("") + "/")
+    assert all(o.tag for files in databases.values() for o in files)  # ETags
     if not quirks:
         assert lists == 1
     assert through_dav.table.equals(fleet(fleet_replica.dir_url, COUNTS, match="eu/*").table)
@@ -122,5 +130,5 @@ def test_sftp_directory_through_fsspec(fleet_replicas):
         finally:
             store.close()
         through_sftp = fleet(server.url("/") + "/", COUNTS, match="eu/*")  # on the directory's filesystem
-    assert databases == expected_layout(fleet_replica)
+        assert versions(databases) == expected_layout(fleet_replica, server.url("/") + "/")
     assert through_sftp.table.equals(fleet(fleet_replica.dir_url, COUNTS, match="eu/*").table)

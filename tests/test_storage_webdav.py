@@ -226,7 +226,10 @@ def test_parser_on_an_infinite_depth_listing(webdav_replica):
         if path is not None:
             assert entry.is_collection == path.is_dir()
             assert entry.size == (None if path.is_dir() else path.stat().st_size)
-    assert sorted(ltx_objects(entries, ltx_path, "webdav://x")) == on_disk(webdav_replica)
+    tags = [e.etag for e in entries if not e.is_collection]
+    assert all(tags) and len(set(tags)) == len(tags)  # each file's version tag, all different
+    objects = ltx_objects(entries, ltx_path, "webdav://x")
+    assert sorted(objects) == on_disk(webdav_replica) and {o.tag for o in objects} <= set(tags)
 
 
 def test_parser_on_a_level_listing_with_foreign_files(webdav_replica, webdav_server):

@@ -24,7 +24,7 @@ class LtxObject:
     (an upload that was still in progress, a replica re-created at the same
     URL) is another file, and nothing cached for the old one applies to it.
     `tag` is what the store's listing says of this version of the file (S3
-    ETag, a local file's inode; "" when the store gives nothing): caches
+    ETag, WebDAV getetag, a local file's inode; "" when the store gives nothing): caches
     that must tell a re-created file of the same name and size from the old
     one before reading it (indexes) key by it too.
     """

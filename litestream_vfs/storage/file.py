@@ -8,7 +8,7 @@ from urllib.parse import quote
 
 from ..errors import ObjectNotFound, ReplicaError, StorageError
 from .base import LEVELS, Counters, LtxObject, parse_ltx_name
-from .tree import LTX_LAYOUT
+from .tree import LTX_LAYOUT, Listed
 
 
 class FileStorage:
@@ -56,8 +56,8 @@ class FileStorage:
                 self.counters.add(lists=1, network_seconds=time.perf_counter() - start)
         return sorted(found)
 
-    def walk(self) -> list[tuple[str, int]]:
-        """Every file below the root, as (relative path, size): one directory walk."""
+    def walk(self) -> list[Listed]:
+        """Every file below the root (tagged by inode, as `list_files` does): one directory walk."""
         if not os.path.isdir(self.root):
             raise self._missing()
         start = time.perf_counter()
@@ -78,7 +78,8 @@ class FileStorage:
                         pending.append(path)
                         continue
                     try:
-                        found.append((path, entry.stat().st_size))
+                        stat = entry.stat()
+                        found.append(Listed(path, stat.st_size, str(stat.st_ino)))
                     except FileNotFoundError:
                         continue
             return found

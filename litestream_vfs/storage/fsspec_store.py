@@ -42,7 +42,7 @@ from ..distribution import NAME
 from ..errors import LitestreamVFSError, ObjectNotFound, ReplicaError, StorageError
 from .base import LEVELS, Counters, LtxObject, parse_ltx_name
 from .retry import Backoff, retry
-from .tree import LTX_LAYOUT, child_url
+from .tree import LTX_LAYOUT, Listed, child_url
 from .url import ReplicaLocation
 
 T = TypeVar("T")
@@ -308,9 +308,9 @@ class FsspecStorage:
                 objects.append(LtxObject(int(level), txids[0], txids[1], size))
         return sorted(objects)
 
-    def walk(self) -> list[tuple[str, int]]:
-        """Every file below the root (path relative to it, size): one `find`."""
-        return self._find(self.target.root)
+    def walk(self) -> list[Listed]:
+        """Every file below the root (path relative to it, size; no version tag): one `find`."""
+        return [Listed(path, size) for path, size in self._find(self.target.root)]
 
     def _find(self, path: str) -> list[tuple[str, int]]:
         """Every file below `path` (relative name, size); a missing replica is an error, an empty one is not."""

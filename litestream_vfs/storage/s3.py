@@ -37,7 +37,7 @@ from .base import LEVELS, Counters, LtxObject, parse_ltx_name
 from .http import IncompleteBody, Response, Timeouts, Transport
 from .retry import Backoff, retry
 from .sigv4 import Signer, canonical_query, encode_path
-from .tree import S3_LAYOUT, child_url
+from .tree import S3_LAYOUT, Listed, child_url
 from .url import ReplicaLocation
 
 T = TypeVar("T")
@@ -223,9 +223,9 @@ class S3Storage:
         parsed = (_parse_key(relative, size, etag) for relative, size, etag in self._walk())
         return sorted(obj for obj in parsed if obj is not None and obj.level in wanted)
 
-    def walk(self) -> list[tuple[str, int]]:
-        """Every object under the prefix (key relative to it, size): one paginated ListObjectsV2."""
-        return [(key, size) for key, size, _ in self._walk()]
+    def walk(self) -> list[Listed]:
+        """Every object under the prefix (key relative to it, size, ETag): one paginated ListObjectsV2."""
+        return [Listed(*found) for found in self._walk()]
 
     def _walk(self) -> list[tuple[str, int, str]]:
         """(key relative to the prefix, size, ETag) of every object under the prefix."""

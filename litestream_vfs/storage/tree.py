@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from typing import Protocol
+from typing import NamedTuple, Protocol
 from urllib.parse import quote
 
 from ..errors import ReplicaError
@@ -27,14 +27,23 @@ _DECIMAL = re.compile(r"\d+")
 _FOUR_DIGITS = re.compile(r"\d{4}")
 
 
+class Listed(NamedTuple):
+    """One file of a directory's listing: its path relative to the directory, its size and the
+    store's version tag (as `LtxObject.tag`), so a database's share of it equals its own listing."""
+
+    path: str
+    size: int
+    tag: str = ""
+
+
 class DirectoryStorage(Storage, Protocol):
     """A store opened on a directory of replicas."""
 
     #: How levels are spelled under each database (LTX_LAYOUT or S3_LAYOUT).
     layout: str
 
-    def walk(self) -> list[tuple[str, int]]:
-        """Every object below the directory, as (path relative to it, size): one listing."""
+    def walk(self) -> list[Listed]:
+        """Every object below the directory: one listing."""
         ...
 
     def child(self, relative: str) -> Storage:
@@ -42,7 +51,7 @@ class DirectoryStorage(Storage, Protocol):
         ...
 
 
-def split_object(relative: str, layout: str, size: int) -> tuple[str, LtxObject] | None:
+def split_object(relative: str, layout: str, size: int, tag: str = "") -> tuple[str, LtxObject] | None:
     """(database path, LtxObject) for an LTX file's path relative to the directory, else None."""
     parts = relative.strip("/").split("/")
     if layout == LTX_LAYOUT:
@@ -56,14 +65,14 @@ def split_object(relative: str, layout: str, size: int) -> tuple[str, LtxObject]
     txids = parse_ltx_name(parts[-1])
     if txids is None or "" in database:
         return None
-    return "/".join(database), LtxObject(int(parts[-2]), txids[0], txids[1], size)
+    return "/".join(database), LtxObject(int(parts[-2]), txids[0], txids[1], size, tag)
 
 
-def group_databases(entries: Iterable[tuple[str, int]], layout: str) -> dict[str, list[LtxObject]]:
-    """Database path -> its LTX files (sorted), from (relative path, size) pairs; other objects ignored."""
+def group_databases(entries: Iterable[Listed], layout: str) -> dict[str, list[LtxObject]]:
+    """Database path -> its LTX files (sorted), from a directory's listing; other objects ignored."""
     found: dict[str, list[LtxObject]] = {}
-    for relative, size in entries:
-        parsed = split_object(relative, layout, size)
+    for entry in entries:
+        parsed = split_object(entry.path, layout, entry.size, entry.tag)
         if parsed is not None:
             found.setdefault(parsed[0], []).append(parsed[1])
     return {database: sorted(files) for database, files in sorted(found.items())}

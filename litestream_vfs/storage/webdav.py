@@ -10,7 +10,9 @@ itself reads them only from its config file) and are sent as Basic auth
 
 Listing is one `PROPFIND Depth: infinity` on `<path>/ltx/`; servers that
 refuse infinite depth get one `Depth: 1` PROPFIND per level, issued
-concurrently. Only GET and PROPFIND are ever sent.
+concurrently. Only GET and PROPFIND are ever sent. A file's ETag (`getetag`) is
+its version tag (`LtxObject.tag`): a replica re-created with files of the same
+names and sizes is another replica, not the old one's cached pages.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import urllib3
 
 from ..errors import ReplicaError, StorageError
 from .base import LEVELS, Counters, LtxObject, parse_ltx_name
-from .tree import LTX_LAYOUT, child_url
+from .tree import LTX_LAYOUT, Listed, child_url
 from .url import ReplicaLocation
 from .webdav_session import WebDAVSession
 
@@ -38,7 +40,7 @@ log = logging.getLogger(__name__)
 _DAV = "{DAV:}"
 _PROPFIND_BODY = (b'<?xml version="1.0" encoding="utf-8"?>'
                   b'<D:propfind xmlns:D="DAV:"><D:prop>'
-                  b"<D:resourcetype/><D:getcontentlength/>"
+                  b"<D:resourcetype/><D:getcontentlength/><D:getetag/>"
                   b"</D:prop></D:propfind>")
 _LEVEL_DIR = re.compile(r"\d+")
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
@@ -49,11 +51,12 @@ _NO_INFINITE_DEPTH = {400, 403, 405, 501}
 
 @dataclass(frozen=True)
 class DavEntry:
-    """One `<response>` of a multistatus body: decoded path, size, collection?"""
+    """One `<response>` of a multistatus body: decoded path, size, collection?, ETag ("" if none)."""
 
     path: str
     size: int | None
     is_collection: bool
+    etag: str = ""
 
 
 def parse_multistatus(body: bytes) -> list[DavEntry]:
@@ -74,7 +77,7 @@ def parse_multistatus(body: bytes) -> list[DavEntry]:
         if not href:
             continue
         size: int | None = None
-        collection = False
+        collection, etag = False, ""
         for propstat in response.iter(_DAV + "propstat"):
             status = _STATUS_CODE.match((propstat.findtext(_DAV + "status") or "").strip())
             if status is None or status.group(1) != "200":
@@ -83,7 +86,8 @@ def parse_multistatus(body: bytes) -> list[DavEntry]:
             if length and length.strip().isdigit():
                 size = int(length)
             collection |= propstat.find(f"{_DAV}prop/{_DAV}resourcetype/{_DAV}collection") is not None
-        entries.append(DavEntry(unquote(urlsplit(href).path), size, collection))
+            etag = (propstat.findtext(f"{_DAV}prop/{_DAV}getetag") or etag).strip()
+        entries.append(DavEntry(unquote(urlsplit(href).path), size, collection, etag))
     return entries
 
 
@@ -100,7 +104,7 @@ def ltx_objects(entries: list[DavEntry], ltx_path: str, url: str) -> list[LtxObj
             continue
         if entry.size is None:
             raise StorageError(f"{url}: the server gave no size for ltx/{level}/{name}")
-        found.append(LtxObject(int(level), txids[0], txids[1], entry.size))
+        found.append(LtxObject(int(level), txids[0], txids[1], entry.size, entry.etag))
     return found
 
 
@@ -164,8 +168,8 @@ class WebDAVStorage:
             self._infinite_depth = False
         return self._list_levels(levels)
 
-    def walk(self) -> list[tuple[str, int]]:
-        """Every file below the root (path relative to it, size): one `PROPFIND Depth: infinity`,
+    def walk(self) -> list[Listed]:
+        """Every file below the root (path relative to it, size, ETag): one `PROPFIND Depth: infinity`,
         or one `Depth: 1` PROPFIND per directory (each depth concurrently) where that is refused."""
         root = self._root.rstrip("/") + "/"
         entries = self._propfind(root, "infinity") if self._infinite_depth else None
@@ -181,7 +185,7 @@ class WebDAVStorage:
                 continue
             if entry.size is None:
                 raise StorageError(f"{self.url}: the server gave no size for {entry.path}")
-            found.append((entry.path[len(base):], entry.size))
+            found.append(Listed(entry.path[len(base):], entry.size, entry.etag))
         return found
 
     def _walk_by_levels(self, root: str) -> list[DavEntry]:
