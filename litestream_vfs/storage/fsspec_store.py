@@ -196,6 +196,17 @@ TARGETS: dict[str, Callable[[ReplicaLocation, Mapping[str, str]], Target]] = {
     "gs": gs_target, "abs": abs_target, "sftp": sftp_target}
 
 
+#: Keys of an fsspec `info` entry that name one version of an object: GCS's generation, the ETag
+#: of Azure (adlfs) and of S3-like stores. SFTP gives only a modification time, which names no
+#: version (a file put anew in the same second keeps it).
+VERSION_KEYS = ("generation", "etag", "ETag")
+
+
+def version_tag(info: Mapping[str, Any]) -> str:
+    """What `LtxObject.tag` records of one listed object ("" where the store says nothing)."""
+    return next((str(info[key]) for key in VERSION_KEYS if info.get(key)), "")
+
+
 def open_fsspec(location: ReplicaLocation, counters: Counters) -> FsspecStorage:
     """The store for a gs://, abs:// or sftp:// location (environment read now)."""
     return FsspecStorage(TARGETS[location.scheme](location, os.environ), counters)
@@ -301,19 +312,20 @@ class FsspecStorage:
         ltx_dir = f"{self.target.root}/ltx"
         wanted = set(levels)
         objects = []
-        for name, size in self._find(ltx_dir):
+        for name, size, tag in self._find(ltx_dir):
             level, _, base = name.partition("/")
             txids = parse_ltx_name(base)
             if level.isdigit() and txids is not None and int(level) in wanted:
-                objects.append(LtxObject(int(level), txids[0], txids[1], size))
+                objects.append(LtxObject(int(level), txids[0], txids[1], size, tag))
         return sorted(objects)
 
     def walk(self) -> list[Listed]:
-        """Every file below the root (path relative to it, size; no version tag): one `find`."""
-        return [Listed(path, size) for path, size in self._find(self.target.root)]
+        """Every file below the root (path relative to it, size, version tag): one `find`."""
+        return self._find(self.target.root)
 
-    def _find(self, path: str) -> list[tuple[str, int]]:
-        """Every file below `path` (relative name, size); a missing replica is an error, an empty one is not."""
+    def _find(self, path: str) -> list[Listed]:
+        """Every file below `path` (relative name, size, version tag); a missing replica is an
+        error, an empty one is not."""
         try:
             found = self._call("lists", self.url, lambda fs: fs.find(path, detail=True))
         except ObjectNotFound as exc:  # the bucket or container itself is missing
@@ -321,8 +333,8 @@ class FsspecStorage:
         if not found and not self._call("lists", self.url, lambda fs: fs.isdir(self.target.root)):
             raise ReplicaError(f"no replica at {self.url}: no such directory or prefix")
         base = path.rstrip("/") + "/"
-        return [(name.rstrip("/")[len(base):], int(info["size"])) for name, info in found.items()
-                if info.get("type") == "file" and name.startswith(base)]
+        return [Listed(name.rstrip("/")[len(base):], int(info["size"]), version_tag(info))
+                for name, info in found.items() if info.get("type") == "file" and name.startswith(base)]
 
     def child(self, relative: str) -> FsspecStorage:
         """The replica at `relative` below this directory, on this store's filesystem."""

@@ -61,6 +61,8 @@ class Server:
     settings: Mapping[str, str]
     #: path -> {relative name under the replica: bytes} straight from the store.
     contents: Callable[[str], dict[str, bytes]]
+    #: (path, relative name, bytes): put an object anew through the store's own client, as a writer would.
+    write: Callable[[str, str, bytes], None]
     details: Mapping[str, object] = field(default_factory=dict)
 
 
@@ -129,8 +131,13 @@ def running_sftp(root: Path, password: str = SFTP_PASSWORD) -> Iterator[Server]:
         base = root / path.strip("/")
         return {str(p.relative_to(base)): p.read_bytes() for p in base.rglob("*") if p.is_file()}
 
+    def write(path: str, name: str, data: bytes) -> None:
+        target = root / path.strip("/") / name
+        target.unlink(missing_ok=True)
+        target.write_bytes(data)
+
     try:
-        yield Server("sftp", url, url, {}, {}, contents,
+        yield Server("sftp", url, url, {}, {}, contents, write,
                      {"root": root, "port": port,
                       "host_key": host_key.export_public_key().decode().strip()})
     finally:
@@ -211,7 +218,9 @@ def running_azurite(workdir: Path) -> Iterator[Server]:
                               f"?endpoint={quote(endpoint, safe='')}"),
             env={"LITESTREAM_AZURE_ACCOUNT_KEY": AZURITE_KEY},
             settings={"endpoint": f'"{endpoint}"'},
-            contents=contents, details={"endpoint": endpoint, "port": port})
+            contents=contents, details={"endpoint": endpoint, "port": port},
+            write=lambda path, name, data: container.upload_blob(f"{path.strip('/')}/{name}", data,
+                                                                 overwrite=True))
     finally:
         stop_process_group(proc)
 
@@ -242,7 +251,10 @@ def running_gcs_emulator(workdir: Path) -> Iterator[Server]:
             return {name[len(prefix):]: fs.cat_file(name) for name in fs.find(prefix)}
 
         url = lambda path: f"gs://{BUCKET}/{path.strip('/')}"  # noqa: E731 - same form for both
-        yield Server("gs", url, url, {"STORAGE_EMULATOR_HOST": host}, {}, contents,
+        def write(path: str, name: str, data: bytes) -> None:
+            fs.pipe(f"{BUCKET}/{path.strip('/')}/{name}", data)
+
+        yield Server("gs", url, url, {"STORAGE_EMULATOR_HOST": host}, {}, contents, write,
                      {"host": host, "port": port})
     finally:
         stop_process_group(proc)
