@@ -23,10 +23,11 @@ class LtxObject:
     The size is part of its equality: a file listed again with another size
     (an upload that was still in progress, a replica re-created at the same
     URL) is another file, and nothing cached for the old one applies to it.
-    `tag` is what the store's listing says of this version of the file (S3
-    ETag, WebDAV getetag, a local file's inode; "" when the store gives nothing): caches
-    that must tell a re-created file of the same name and size from the old
-    one before reading it (indexes) key by it too.
+    `tag` is what the store's listing says of this version of the file (S3 and
+    Azure ETag, WebDAV getetag, GCS generation, a local file's inode; "" when the
+    store gives nothing, as SFTP): caches that must tell a re-created file of
+    the same name and size from the old one before reading it (indexes) key by
+    it too.
     """
 
     level: int

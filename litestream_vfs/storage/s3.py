@@ -220,23 +220,19 @@ class S3Storage:
 
     def list_files(self, levels: tuple[int, ...] = LEVELS) -> list[LtxObject]:
         wanted = set(levels)
-        parsed = (_parse_key(relative, size, etag) for relative, size, etag in self._walk())
+        parsed = (_parse_key(*listed) for listed in self.walk())
         return sorted(obj for obj in parsed if obj is not None and obj.level in wanted)
 
     def walk(self) -> list[Listed]:
         """Every object under the prefix (key relative to it, size, ETag): one paginated ListObjectsV2."""
-        return [Listed(*found) for found in self._walk()]
-
-    def _walk(self) -> list[tuple[str, int, str]]:
-        """(key relative to the prefix, size, ETag) of every object under the prefix."""
         prefix = self._prefix()
         query = {"list-type": "2", "prefix": prefix}
-        found: list[tuple[str, int, str]] = []
+        found: list[Listed] = []
         attempts = _Attempts()
         try:
             while True:
                 page = self._request("lists", lambda: _parse_listing(self._send("", query, {}).body), attempts)
-                found.extend((key[len(prefix):], size, etag) for key, size, etag in page.contents)
+                found.extend(Listed(key[len(prefix):], size, etag) for key, size, etag in page.contents)
                 if not page.next_token:
                     return found
                 query["continuation-token"] = page.next_token

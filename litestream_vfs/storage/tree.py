@@ -51,7 +51,7 @@ class DirectoryStorage(Storage, Protocol):
         ...
 
 
-def split_object(relative: str, layout: str, size: int, tag: str = "") -> tuple[str, LtxObject] | None:
+def split_object(relative: str, layout: str, size: int, tag: str) -> tuple[str, LtxObject] | None:
     """(database path, LtxObject) for an LTX file's path relative to the directory, else None."""
     parts = relative.strip("/").split("/")
     if layout == LTX_LAYOUT:
