@@ -24,13 +24,11 @@ import time
 from contextlib import ExitStack
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent), str(HERE.parent / "tests")]
 
-if TYPE_CHECKING:
-    from support.replicas import Snapshots
+from support.replicas import HOURLY_SNAPSHOTS, Snapshots  # noqa: E402 - after the path above
 
 
 def commit() -> str:
@@ -70,8 +68,6 @@ are hourly and kept 24 h, unless `--snapshots 5m/10m` (a snapshot every 5 \
 minutes, 10 minutes of history kept, so retention also deletes old L1 files and snapshots). Pass: \
 no error, every sampled answer equal to the restore, reader RSS at the end within 10 % of RSS at \
 minute 5."""
-#: The snapshot settings of runs that did not record theirs.
-HOURLY = ("1h", "24h")
 RSS_MINUTES = (1, 5, 10, 15, 20, 25, 30)
 
 
@@ -94,7 +90,7 @@ def markdown(records: list[dict]) -> str:
              row("started (UTC)", lambda r: r["started"]),
              row("replica", lambda r: {"file": "directory", "s3": "S3 (SeaweedFS)"}[r.get("backend", "file")]),
              row("duration", lambda r: f"{r['seconds'] / 60:g} min"),
-             row("snapshots every / history kept", lambda r: " / ".join(r.get("snapshots", HOURLY))),
+             row("snapshots every / history kept", lambda r: " / ".join(r.get("snapshots", HOURLY_SNAPSHOTS))),
              row("L1 files at the end", lambda r: r["l1_files"]),
              row("`MALLOC_*` in the environment (since `8642a37` the library tunes malloc only without them)", lambda r: " ".join(
                  f"`{k}={v}`" for k, v in sorted(r.get("malloc_env", {}).items())) or "none"),
@@ -123,8 +119,8 @@ def markdown(records: list[dict]) -> str:
 
 def label(record: dict) -> str:
     """A run's column heading: its main commit, and its settings where they are not the usual ones."""
-    snapshots = tuple(record.get("snapshots", HOURLY))
-    extra = [] if snapshots == HOURLY else ["snapshots " + "/".join(snapshots)]
+    snapshots = tuple(record.get("snapshots", HOURLY_SNAPSHOTS))  # runs that did not record theirs were hourly
+    extra = [] if snapshots == HOURLY_SNAPSHOTS else ["snapshots " + "/".join(snapshots)]
     extra += ["`MALLOC_*` set"] if record.get("malloc_env") else []
     return f"`{record['main']}`" + (f" ({', '.join(extra)})" if extra else "")
 
@@ -148,8 +144,6 @@ def memory_table(record: dict) -> str:
 
 def snapshot_settings(text: str) -> Snapshots:
     """'5m/10m' -> Litestream's snapshot interval and retention."""
-    from support.replicas import Snapshots
-
     interval, slash, retention = text.partition("/")
     if not (interval and slash and retention):
         raise argparse.ArgumentTypeError(f"{text!r}: give INTERVAL/RETENTION, e.g. 5m/10m")
@@ -162,7 +156,7 @@ def main() -> int:
     parser.add_argument("--backend", choices=("file", "s3"), default="file",
                         help="replicate to a directory or to S3 on a local SeaweedFS")
     parser.add_argument("--workdir", type=Path, help="kept afterwards (default: a temporary directory)")
-    parser.add_argument("--snapshots", type=snapshot_settings, default="1h/24h", metavar="INTERVAL/RETENTION",
+    parser.add_argument("--snapshots", type=snapshot_settings, default=HOURLY_SNAPSHOTS, metavar="INTERVAL/RETENTION",
                         help="Litestream's snapshot interval and retention (e.g. 5m/10m bounds the history)")
     parser.add_argument("--report", type=Path, nargs="+", help="write REPORT.md's section from these results")
     parser.add_argument("--notes", type=Path, help="with --report: a Markdown file appended to the section")

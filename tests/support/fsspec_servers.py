@@ -251,6 +251,7 @@ def running_gcs_emulator(workdir: Path) -> Iterator[Server]:
             return {name[len(prefix):]: fs.cat_file(name) for name in fs.find(prefix)}
 
         url = lambda path: f"gs://{BUCKET}/{path.strip('/')}"  # noqa: E731 - same form for both
+
         def write(path: str, name: str, data: bytes) -> None:
             fs.pipe(f"{BUCKET}/{path.strip('/')}/{name}", data)
 
