@@ -6,6 +6,7 @@ import os
 import platform
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -33,27 +34,23 @@ def test_trimming_returns_free_pages_held_between_live_blocks():
 
 
 MAPPED_AFTER_REUSE = """
-import ctypes, sys
-class MallInfo2(ctypes.Structure):
-    _fields_ = [(n, ctypes.c_size_t) for n in ("arena", "ordblks", "smblks", "hblks", "hblkhd",
-                                                "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
-libc = ctypes.CDLL(None)
-libc.mallinfo2.restype = MallInfo2
+import sys
 from litestream_vfs.heap import tune_heap
+from support.mallinfo import mallinfo
 if sys.argv[1] == "tuned":
     assert tune_heap()
-before = libc.mallinfo2().hblks
+before = mallinfo().hblks
 buffer = bytearray(1 << 20)  # mapped; freeing it raises glibc's dynamic threshold past 1 MiB
 del buffer
 buffer = bytearray(1 << 20)
-print(libc.mallinfo2().hblks - before)
+print(mallinfo().hblks - before)
 """
 
 
 def mapped_blocks(mode: str, **env: str) -> int:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
     done = subprocess.run([sys.executable, "-c", MAPPED_AFTER_REUSE, mode], capture_output=True, text=True,
-                          env={**clean, **env}, check=True)
+                          env={**clean, **env}, check=True, cwd=Path(__file__).parent)  # finds support/
     return int(done.stdout)
 
 
@@ -64,5 +61,6 @@ def test_tuned_the_second_large_buffer_is_mapped_too_so_freeing_it_returns_it():
 
 
 def test_a_malloc_setting_in_the_environment_is_left_to_stand():
-    with pytest.raises(subprocess.CalledProcessError):  # tune_heap() declines: the assert fails
+    with pytest.raises(subprocess.CalledProcessError) as failed:  # tune_heap() declines: the assert fails
         mapped_blocks("tuned", MALLOC_ARENA_MAX="4")
+    assert failed.value.stderr.rstrip().endswith("AssertionError")  # not an import or other failure

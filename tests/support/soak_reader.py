@@ -12,7 +12,6 @@ whether a state is really gone is fresh.
 from __future__ import annotations
 
 import collections
-import ctypes
 import hashlib
 import os
 import random
@@ -27,6 +26,7 @@ import apsw
 
 from litestream_vfs.storage.base import LtxObject
 
+from .mallinfo import mallinfo
 from .replicas import ReplicaLocation
 
 #: Aggregates a follower can run many times a second; they change with every commit.
@@ -258,20 +258,13 @@ class Readers:
                 self.sample(tally, "traveller", read, kind, got)
 
 
-class _MallInfo2(ctypes.Structure):
-    _fields_ = [(name, ctypes.c_size_t) for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
-                                                      "fsmblks", "uordblks", "fordblks", "keepcost")]
-
-
 def memory() -> dict[str, float]:
     """Where the reader's memory is: glibc malloc's bytes in use and free but held (all
     arenas; growth of the latter is fragmentation), SQLite's allocator, Python's blocks."""
     found: dict[str, float] = {"sqlite_mb": round(apsw.memory_used() / 2**20, 1),
                                "python_blocks": sys.getallocatedblocks()}
-    mallinfo2 = getattr(ctypes.CDLL(None), "mallinfo2", None)
-    if mallinfo2 is not None:
-        mallinfo2.restype = _MallInfo2
-        info = mallinfo2()
+    info = mallinfo()
+    if info is not None:
         found.update(malloc_used_mb=round((info.uordblks + info.hblkhd) / 2**20, 1),
                      malloc_free_mb=round(info.fordblks / 2**20, 1))
     return found
